@@ -1,0 +1,115 @@
+"""One resolver from what a user types (a path, a Minari id, a built-in name) to validated Transitions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnfrl.data.d4rl import HDF5_SUFFIXES, read_d4rl
+from cnfrl.data.flat import RawDataset, transitions_from_flat
+from cnfrl.data.minari import minari_data_dir, minari_root, read_minari
+from cnfrl.data.npz import read_npz
+from cnfrl.data.transitions import Transitions
+from cnfrl.envs import env_shape, is_registered
+from cnfrl.errors import dataset_error
+
+BUILTIN_TASKS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
+BUILTIN_LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
+BUILTIN_NAMESPACE = "cnfrl"
+BUILTIN_VERSION = 0
+_BUILTIN_PATTERN = re.compile(rf"^({'|'.join(BUILTIN_TASKS)})-({'|'.join(BUILTIN_LEVELS)})$")
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset lives and how to read it: kind is 'd4rl', 'npz' or 'minari'."""
+
+    kind: str
+    path: Path
+    name: str
+
+
+def builtin_dataset_id(name: str) -> str | None:
+    """The Minari id cnfrl writes a built-in dataset under (e.g. hopper-medium -> cnfrl/hopper/medium-v0)."""
+    match = _BUILTIN_PATTERN.match(name)
+    if match is None:
+        return None
+    return f"{BUILTIN_NAMESPACE}/{match.group(1)}/{match.group(2)}-v{BUILTIN_VERSION}"
+
+
+def resolve_source(name: str | Path) -> DatasetSource:
+    """Decide what `name` means: an existing path (by suffix or directory), a built-in name, or a Minari id."""
+    text = str(name)
+    path = Path(text).expanduser()
+    if path.exists():
+        if path.is_dir():
+            if minari_data_dir(path) is None:
+                raise dataset_error(path, "is a directory but not a Minari dataset", "pass a .hdf5 or .npz file or a Minari dataset directory")
+            return DatasetSource("minari", path, text)
+        return DatasetSource("npz" if path.suffix == ".npz" else "d4rl", path, text)
+    if path.suffix in HDF5_SUFFIXES + (".npz",) or text.startswith((".", "/", "~")):
+        raise dataset_error(path, "no such file", "check the path, or name a built-in dataset or a Minari id instead")
+    builtin = builtin_dataset_id(text)
+    if builtin is not None:
+        located = minari_root() / builtin
+        if minari_data_dir(located) is None:
+            raise dataset_error(text, f"built-in dataset not generated yet (looked in {located})", f"run `cnfrl collect {text}` first")
+        return DatasetSource("minari", located, text)
+    located = minari_root() / text
+    if minari_data_dir(located) is not None:
+        return DatasetSource("minari", located, text)
+    raise dataset_error(
+        text,
+        f"not a file, a built-in name or a Minari dataset under {minari_root()}",
+        "downloads are unavailable: pass a path, set MINARI_DATASETS_PATH, or generate one with `cnfrl collect`",
+    )
+
+
+def read_source(source: DatasetSource) -> RawDataset:
+    """Read a resolved source with the reader of its kind."""
+    readers = {"d4rl": read_d4rl, "npz": read_npz, "minari": read_minari}
+    return readers[source.kind](source.path)
+
+
+def load_dataset(name: str | Path, env_id: str | None = None, rescale_actions: bool = False) -> Transitions:
+    """Load and validate a dataset by path, Minari id or built-in name.
+
+    `env_id` (else the dataset's own `env_id` metadata) names the environment the data must fit: its
+    observation size is checked, and with `rescale_actions` its action bounds map actions to [-1, 1].
+    """
+    source = resolve_source(name)
+    arrays, metadata = read_source(source)
+    if env_id is not None:
+        metadata["env_id"] = env_id
+    env_id = metadata.get("env_id")
+    if rescale_actions:
+        arrays["actions"] = _rescale_actions(np.asarray(arrays["actions"]), env_id, source.name)
+    transitions = transitions_from_flat(arrays, metadata, source.name)
+    if is_registered(env_id):
+        _check_fits_env(transitions, env_id, source.name)
+    return transitions
+
+
+def _check_fits_env(transitions: Transitions, env_id: str, name: str) -> None:
+    shape = env_shape(env_id)
+    for what, have, expected in (
+        ("observations", transitions.observation_dim, shape.observation_dim),
+        ("actions", transitions.action_dim, len(shape.action_low)),
+    ):
+        if have != expected:
+            raise dataset_error(
+                name,
+                f"{what} have {have} dimensions but {env_id} has {expected}",
+                "pass the environment the data was collected on (--env)",
+            )
+
+
+def _rescale_actions(actions: np.ndarray, env_id: str | None, name: str) -> np.ndarray:
+    if not is_registered(env_id):
+        raise dataset_error(name, "rescaling actions needs the environment's bounds", "pass --env with a Gymnasium id")
+    shape = env_shape(env_id)
+    span = shape.action_high - shape.action_low
+    return (2.0 * (actions - shape.action_low) / span - 1.0).astype(np.float32)

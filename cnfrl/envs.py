@@ -1,0 +1,56 @@
+"""Gymnasium environments as the rest of cnfrl sees them: ids, flat observation sizes and action bounds."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import gymnasium as gym
+import numpy as np
+
+from cnfrl.errors import CnfrlError
+
+
+@dataclass(frozen=True)
+class EnvShape:
+    """The flat observation size and the action bounds of an environment."""
+
+    env_id: str
+    observation_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+
+def is_registered(env_id: str | None) -> bool:
+    """True when Gymnasium can make `env_id` (after importing the packages that register environments)."""
+    if not env_id:
+        return False
+    _register_optional_envs()
+    return env_id in gym.registry
+
+
+@lru_cache(maxsize=None)
+def env_shape(env_id: str) -> EnvShape:
+    """Build the environment once to read its spaces; raise a one-line error for an unknown id."""
+    if not is_registered(env_id):
+        raise CnfrlError(f"{env_id}: not a registered Gymnasium environment; use an id such as Hopper-v5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make(env_id)
+    try:
+        action_space = env.action_space
+        if not isinstance(action_space, gym.spaces.Box):
+            raise CnfrlError(f"{env_id}: has {type(action_space).__name__} actions; cnfrl needs a Box action space")
+        observation_dim = int(gym.spaces.flatdim(env.observation_space))
+        return EnvShape(env_id, observation_dim, action_space.low.astype(np.float32), action_space.high.astype(np.float32))
+    finally:
+        env.close()
+
+
+@lru_cache(maxsize=1)
+def _register_optional_envs() -> None:
+    try:
+        import gymnasium_robotics  # noqa: F401  (registers PointMaze and AntMaze when installed)
+    except ImportError:
+        pass
