@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/data_info.py
+	$(BIN)/python benchmarks/data_info.py --out benchmarks/results/data_info.md
 
 clean:
 	rm -rf $(VENV)

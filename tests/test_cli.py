@@ -1,0 +1,66 @@
+"""The `cnfrl` command: data info, convert, collect, and one-line errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnfrl import load_dataset
+
+from conftest import episode_arrays, write_d4rl_layout
+
+
+def cnfrl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from cnfrl.cli import main; main()", *args], capture_output=True, text=True)
+
+
+def test_data_info_reports_the_summary(tmp_path: Path):
+    arrays = episode_arrays([10, 5], ["timeout", "terminal"])
+    arrays["next_observations"] = np.roll(arrays["observations"], -1, axis=0)
+    path = write_d4rl_layout(tmp_path / "hopper-medium-v2.hdf5", arrays)
+    result = cnfrl("data", "info", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["transitions"] == 15 and summary["episodes"] == 2
+    assert (summary["terminals"], summary["timeouts"]) == (1, 1)
+    assert (summary["observation_dim"], summary["action_dim"]) == (11, 3)
+    returns = [arrays["rewards"][:10].sum(dtype=np.float64), arrays["rewards"][10:].sum(dtype=np.float64)]
+    assert summary["return_mean"] == pytest.approx(np.mean(returns), rel=1e-6)
+    assert summary["return_min"] == pytest.approx(min(returns), rel=1e-6)
+    assert summary["ref_max_score"] == 3234.3 and summary["reference_origin"] == "D4RL (hopper)"
+    table = cnfrl("data", "info", str(path))
+    assert table.returncode == 0 and "normalized_return_mean" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["data", "info", "missing.hdf5"], "missing.hdf5: no such file"),
+        (["data", "info", "hopper-expert"], "run `cnfrl collect hopper-expert` first"),
+        (["collect", "hopper-expert", "--steps", "10"], "needs a trained behaviour policy"),
+        (["collect", "pendulum-random"], "not a built-in dataset name"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(args, message):
+    result = cnfrl(*args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_convert_and_collect(tmp_path: Path, minari_path: Path):
+    result = cnfrl("collect", "hopper-random", "--steps", "120", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    again = cnfrl("collect", "hopper-random", "--steps", "120", "--exist-ok")
+    assert again.returncode == 0 and "keeping it" in again.stdout
+    refused = cnfrl("collect", "hopper-random", "--steps", "120")
+    assert refused.returncode == 1 and "already exists; pass overwrite=True" in refused.stderr
+    out = tmp_path / "hopper.hdf5"
+    assert cnfrl("data", "convert", "hopper-random", str(out)).returncode == 0
+    assert load_dataset(out).equals(load_dataset("hopper-random"))
+    assert cnfrl("data", "convert", str(out), "mine/hopper-v0").returncode == 0
+    assert load_dataset("mine/hopper-v0").equals(load_dataset("hopper-random"))

@@ -1,0 +1,35 @@
+"""One resolver: a path, a built-in name or a Minari id, each with a helpful message when absent."""
+
+from pathlib import Path
+
+import pytest
+
+from cnfrl import DatasetError
+from cnfrl.collect.recipes import collect_dataset
+from cnfrl.data.resolve import builtin_dataset_id, resolve_source
+
+from conftest import episode_arrays, write_d4rl_layout
+
+
+def test_paths_by_suffix(tmp_path: Path):
+    path = write_d4rl_layout(tmp_path / "x.h5", episode_arrays([3], ["timeout"]))
+    assert resolve_source(path).kind == "d4rl"
+    assert resolve_source(str(path)).kind == "d4rl"
+
+
+def test_builtin_names_map_to_the_cnfrl_namespace(minari_path: Path):
+    assert builtin_dataset_id("hopper-medium-replay") == "cnfrl/hopper/medium-replay-v0"
+    assert builtin_dataset_id("pendulum-medium") is None
+    with pytest.raises(DatasetError, match=r"built-in dataset not generated yet .*run `cnfrl collect hopper-random`"):
+        resolve_source("hopper-random")
+    collect_dataset("hopper-random", steps=50, show_progress=False)
+    source = resolve_source("hopper-random")
+    assert (source.kind, source.path) == ("minari", minari_path / "cnfrl/hopper/random-v0")
+    assert resolve_source("cnfrl/hopper/random-v0").path == source.path
+
+
+def test_unknown_names_say_what_to_do():
+    with pytest.raises(DatasetError, match="downloads are unavailable"):
+        resolve_source("D4RL/door/human-v2")
+    with pytest.raises(DatasetError, match="no such file"):
+        resolve_source("./nowhere.npz")
