@@ -16,6 +16,8 @@ from cnfrl.errors import CnfrlError
 app = typer.Typer(help="Offline RL in the latent space of normalizing flows.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Inspect and convert offline datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+behaviour_app = typer.Typer(help="Train the behaviour policies that generate datasets.", no_args_is_help=True)
+app.add_typer(behaviour_app, name="behaviour")
 console = Console()
 _state = {"debug": False}
 
@@ -42,8 +44,12 @@ def data_info(
     summary = summarize(load_dataset(source, env_id=env, rescale_actions=rescale_actions), source)
     if as_json:
         print(json.dumps(summary, indent=2))
-        return
-    table = Table(title=f"dataset {source}", show_header=False)
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table(title=f"dataset {summary['source']}", show_header=False)
     for key, value in summary.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
@@ -75,8 +81,8 @@ def data_convert(
 
 @app.command("collect")
 def collect(
-    name: Annotated[str, typer.Argument(help="TASK-LEVEL, e.g. hopper-random.")],
-    steps: Annotated[int, typer.Option(help="Environment steps to collect (D4RL uses 1,000,000).")] = 100_000,
+    name: Annotated[str, typer.Argument(help="TASK-LEVEL (hopper-medium, walker2d-expert, ...) or maze2d-MAZE[-dense].")],
+    steps: Annotated[Optional[int], typer.Option(help="Environment steps (default: D4RL's size, 1M; maze2d 1M/2M/4M).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the environment and the policy.")] = 0,
     root: Annotated[Optional[Path], typer.Option(help="Directory for the Minari dataset (default: the Minari data path).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset.")] = False,
@@ -84,16 +90,46 @@ def collect(
 ) -> None:
     """Generate a D4RL-style dataset on a Gymnasium environment and write it as a Minari dataset."""
     from cnfrl.collect.recipes import collect_dataset
+    from cnfrl.data.builtin import parse_builtin
     from cnfrl.data.minari import minari_data_dir, minari_root
-    from cnfrl.data.resolve import builtin_dataset_id
+    from cnfrl.data.resolve import load_dataset
+    from cnfrl.data.summary import summarize
 
-    dataset_id = builtin_dataset_id(name)
-    existing = (root or minari_root()) / dataset_id if dataset_id else None
+    builtin = parse_builtin(name)
+    existing = (root or minari_root()) / builtin.dataset_id if builtin else None
     if exist_ok and existing is not None and minari_data_dir(existing) is not None and not overwrite:
         console.print(f"{name} already exists at {existing}; keeping it")
         return
     written = collect_dataset(name, steps=steps, seed=seed, root=root, overwrite=overwrite)
     console.print(f"wrote {name} to {written}")
+    _print_summary(summarize(load_dataset(written), name))
+
+
+@behaviour_app.command("train")
+def behaviour_train(
+    task: Annotated[str, typer.Argument(help="hopper, halfcheetah, walker2d or ant.")],
+    steps: Annotated[int, typer.Option(help="SAC environment steps.")] = 400_000,
+    seed: Annotated[int, typer.Option(help="Seed for SAC, the environment and the evaluations.")] = 0,
+    medium_return: Annotated[Optional[float], typer.Option(help="Return the medium policy is stopped at (default: D4RL's medium level).")] = None,
+    eval_every: Annotated[int, typer.Option(help="Steps between checkpoints (each evaluated on 10 episodes).")] = 10_000,
+    out: Annotated[Optional[Path], typer.Option(help="Directory for the kept actors (default: the package's policies/TASK).")] = None,
+) -> None:
+    """Train SAC on a task and keep its medium and expert actors for `cnfrl collect`."""
+    from cnfrl.collect.behaviour import train_behaviour
+    from cnfrl.collect.sac import SACConfig
+    from cnfrl.data.builtin import MUJOCO_TASKS
+
+    if task not in MUJOCO_TASKS:
+        raise CnfrlError(f"{task}: unknown task; choose one of {', '.join(MUJOCO_TASKS)}")
+    command = " ".join(["cnfrl", *sys.argv[1:]])
+    record = train_behaviour(
+        task, MUJOCO_TASKS[task], steps, seed, medium_return, out, SACConfig(eval_every=eval_every), command
+    )
+    console.print(
+        f"{task}: medium at step {record['medium']['step']} (return {record['medium']['eval_return']:.0f}), "
+        f"expert at step {record['expert']['step']} (return {record['expert']['eval_return']:.0f}); "
+        f"references: random {record['ref_min_score']:.1f}, expert {record['ref_max_score']:.1f}"
+    )
 
 
 def main() -> None:

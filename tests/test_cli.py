@@ -40,7 +40,7 @@ def test_data_info_reports_the_summary(tmp_path: Path):
     [
         (["data", "info", "missing.hdf5"], "missing.hdf5: no such file"),
         (["data", "info", "hopper-expert"], "run `cnfrl collect hopper-expert` first"),
-        (["collect", "hopper-expert", "--steps", "10"], "needs a trained behaviour policy"),
+        (["collect", "ant-expert", "--steps", "10"], "no trained behaviour policy"),
         (["collect", "pendulum-random"], "not a built-in dataset name"),
     ],
 )

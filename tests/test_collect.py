@@ -1,10 +1,15 @@
-"""Collection follows D4RL's conventions and is reproducible from its seed."""
+"""Dataset generation: D4RL conventions, reproducibility, the recipes end to end on tiny budgets."""
+
+import json
 
 import numpy as np
+import pytest
 
 from cnfrl import load_dataset
 from cnfrl.collect import collect_transitions, uniform_random_policy
 from cnfrl.collect.recipes import collect_dataset
+from cnfrl.collect.sac import make_env
+from cnfrl.errors import CnfrlError
 
 
 def test_same_seed_same_fingerprint(tmp_path):
@@ -16,16 +21,47 @@ def test_same_seed_same_fingerprint(tmp_path):
 
 
 def test_time_limits_are_timeouts_not_terminals():
-    transitions = collect_transitions("HalfCheetah-v5", uniform_random_policy, steps=2500, seed=0, show_progress=False)
+    env = make_env("HalfCheetah-v5")
+    transitions = collect_transitions(env, uniform_random_policy(env, 0), steps=2500, seed=0, show_progress=False)
     assert not transitions.terminals.any()
     np.testing.assert_array_equal(np.flatnonzero(transitions.timeouts), [999, 1999, 2499])
-    np.testing.assert_array_equal(transitions.next_observations[:-1][~transitions.episode_ends[:-1]],
-                                  transitions.observations[1:][~transitions.episode_ends[:-1]])
+    inside = ~transitions.episode_ends[:-1]
+    np.testing.assert_array_equal(transitions.next_observations[:-1][inside], transitions.observations[1:][inside])
 
 
 def test_metadata_records_the_recipe(tmp_path):
     transitions = load_dataset(collect_dataset("hopper-random", steps=200, seed=1, root=tmp_path, show_progress=False))
     meta = transitions.metadata
     assert (meta["env_id"], meta["recipe"], meta["seed"]) == ("Hopper-v5", "random", 1)
-    assert meta["behaviour_return"] == np.float64(transitions.episode_returns().mean()).item()
+    assert meta["behaviour_return"] == pytest.approx(transitions.episode_returns().mean())
     assert meta["mujoco_version"] != "unknown"
+
+
+def test_levels_need_a_trained_behaviour_policy(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNFRL_POLICY_DIR", str(tmp_path / "none"))
+    with pytest.raises(CnfrlError, match="no trained behaviour policy .* run `cnfrl behaviour train walker2d` first"):
+        collect_dataset("walker2d-medium", steps=10, root=tmp_path, show_progress=False)
+    with pytest.raises(CnfrlError, match="not a built-in dataset name"):
+        collect_dataset("pendulum-random", steps=10, root=tmp_path)
+
+
+def test_every_level_from_a_tiny_behaviour_run(tmp_path, monkeypatch):
+    from cnfrl.collect.behaviour import train_behaviour
+    from cnfrl.collect.sac import SACConfig
+
+    monkeypatch.setenv("CNFRL_POLICY_DIR", str(tmp_path / "policies"))
+    monkeypatch.setenv("CNFRL_CACHE", str(tmp_path / "cache"))
+    config = SACConfig(hidden=(32, 32), learning_starts=300, update_every=50, eval_every=400, eval_episodes=2)
+    record = train_behaviour("hopper", "Hopper-v5", 1200, seed=0, medium_return=50.0, config=config, command="test", show_progress=False)
+    assert [c[0] for c in record["checkpoints"]] == [400, 800, 1200]
+    assert json.loads((tmp_path / "policies/hopper/training.json").read_text())["medium"]["step"] == record["medium"]["step"]
+    root = tmp_path / "minari"
+    sizes = {}
+    for level in ("random", "medium", "expert", "medium-expert", "medium-replay"):
+        data = load_dataset(collect_dataset(f"hopper-{level}", steps=150, root=root, show_progress=False))
+        assert data.metadata["ref_min_score"] == record["ref_min_score"]
+        assert data.metadata["ref_max_score"] == record["ref_max_score"]
+        sizes[level] = len(data)
+    assert sizes["random"] == sizes["medium"] == sizes["expert"] == 150
+    assert sizes["medium-expert"] == 300
+    assert sizes["medium-replay"] == record["medium"]["step"]

@@ -6,7 +6,8 @@ import pytest
 
 from cnfrl import DatasetError
 from cnfrl.collect.recipes import collect_dataset
-from cnfrl.data.resolve import builtin_dataset_id, resolve_source
+from cnfrl.data.builtin import parse_builtin
+from cnfrl.data.resolve import resolve_source
 
 from conftest import episode_arrays, write_d4rl_layout
 
@@ -18,8 +19,9 @@ def test_paths_by_suffix(tmp_path: Path):
 
 
 def test_builtin_names_map_to_the_cnfrl_namespace(minari_path: Path):
-    assert builtin_dataset_id("hopper-medium-replay") == "cnfrl/hopper/medium-replay-v0"
-    assert builtin_dataset_id("pendulum-medium") is None
+    assert parse_builtin("hopper-medium-replay").dataset_id == "cnfrl/hopper/medium-replay-v0"
+    assert parse_builtin("maze2d-large-dense").dataset_id == "cnfrl/maze2d/large-dense-v0"
+    assert parse_builtin("pendulum-medium") is None
     with pytest.raises(DatasetError, match=r"built-in dataset not generated yet .*run `cnfrl collect hopper-random`"):
         resolve_source("hopper-random")
     collect_dataset("hopper-random", steps=50, show_progress=False)

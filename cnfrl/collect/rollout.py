@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import warnings
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -12,7 +11,7 @@ import numpy as np
 from cnfrl.data.transitions import Transitions
 from cnfrl.progress import progress_bar
 
-Policy = Callable[[np.ndarray], np.ndarray]
+Policy = Callable[[Any], np.ndarray]
 
 
 def uniform_random_policy(env: gym.Env, seed: int) -> Policy:
@@ -23,24 +22,23 @@ def uniform_random_policy(env: gym.Env, seed: int) -> Policy:
 
 
 def collect_transitions(
-    env_id: str,
-    make_policy: Callable[[gym.Env, int], Policy],
+    env: gym.Env,
+    policy: Policy,
     steps: int,
     seed: int,
     metadata: dict[str, Any] | None = None,
+    episode_steps: int | None = None,
     show_progress: bool = True,
 ) -> Transitions:
-    """Run `steps` environment steps under the policy; episodes end at a terminal or the time limit.
+    """Run `steps` environment steps of `policy` (which sees the raw observation) and keep flat transitions.
 
-    A time-limit end is a time-out, not a terminal; the last episode, cut by the step budget, ends with a
-    time-out too. The same seed on the same machine gives the same transitions.
+    By default an episode ends at a terminal or at the environment's time limit (a time-out, not a
+    terminal) and the environment is reset. With `episode_steps` (D4RL's maze2d recipe) the environment is
+    never reset: every `episode_steps` steps the episode is cut with a time-out and the trajectory goes on.
+    The last episode, cut by the step budget, ends with a time-out. Same seed, same machine: same data.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make(env_id)
-    policy = make_policy(env, seed)
-    observation, _ = env.reset(seed=seed)
-    dim = int(gym.spaces.flatdim(env.observation_space))
+    space = env.observation_space
+    dim = int(gym.spaces.flatdim(space))
     columns = {
         "observations": np.empty((steps, dim), np.float32),
         "next_observations": np.empty((steps, dim), np.float32),
@@ -50,33 +48,43 @@ def collect_transitions(
         "timeouts": np.zeros(steps, bool),
         "episode_ends": np.zeros(steps, bool),
     }
+    observation, _ = env.reset(seed=seed)
+    episode_step = 0
     with progress_bar() as bar:
-        task = bar.add_task(f"collect {env_id}", total=steps, visible=show_progress)
+        task = bar.add_task(f"collect {env.spec.id if env.spec else 'env'}", total=steps, visible=show_progress)
         for step in range(steps):
             action = np.asarray(policy(observation), np.float32)
             next_observation, reward, terminated, truncated, _ = env.step(action)
-            columns["observations"][step] = observation
+            episode_step += 1
+            if episode_steps is not None:
+                truncated = episode_step >= episode_steps
+            truncated = truncated or (step == steps - 1 and not terminated)
+            columns["observations"][step] = gym.spaces.flatten(space, observation)
+            columns["next_observations"][step] = gym.spaces.flatten(space, next_observation)
             columns["actions"][step] = action
             columns["rewards"][step] = reward
-            columns["next_observations"][step] = next_observation
             columns["terminals"][step] = terminated
-            columns["timeouts"][step] = truncated or (step == steps - 1 and not terminated)
-            columns["episode_ends"][step] = terminated or columns["timeouts"][step]
-            observation = env.reset()[0] if terminated or truncated else next_observation
+            columns["timeouts"][step] = truncated
+            columns["episode_ends"][step] = terminated or truncated
+            observation = next_observation
+            if terminated or truncated:
+                episode_step = 0
+                if episode_steps is None or terminated:
+                    observation, _ = env.reset()
             if step % 1000 == 0 or step == steps - 1:
                 bar.update(task, completed=step + 1)
-    env.close()
     provenance = {
-        "env_id": env_id,
+        "env_id": env.spec.id if env.spec else None,
         "seed": seed,
         "gymnasium_version": gym.__version__,
-        "mujoco_version": _version("mujoco"),
-        "cnfrl_version": _version("cnfrl"),
+        "mujoco_version": package_version("mujoco"),
+        "cnfrl_version": package_version("cnfrl"),
     }
     return Transitions(**columns, metadata={**provenance, **(metadata or {})})
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
+    """The installed version of a package, or 'unknown'."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:

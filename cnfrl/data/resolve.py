@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cnfrl.data.builtin import parse_builtin
 from cnfrl.data.d4rl import HDF5_SUFFIXES, read_d4rl
 from cnfrl.data.flat import RawDataset, transitions_from_flat
 from cnfrl.data.minari import minari_data_dir, minari_root, read_minari
@@ -16,13 +16,6 @@ from cnfrl.data.transitions import Transitions
 from cnfrl.envs import env_shape, is_registered
 from cnfrl.errors import dataset_error
 
-BUILTIN_TASKS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
-BUILTIN_LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
-BUILTIN_NAMESPACE = "cnfrl"
-BUILTIN_VERSION = 0
-_BUILTIN_PATTERN = re.compile(rf"^({'|'.join(BUILTIN_TASKS)})-({'|'.join(BUILTIN_LEVELS)})$")
-
-
 @dataclass(frozen=True)
 class DatasetSource:
     """Where a dataset lives and how to read it: kind is 'd4rl', 'npz' or 'minari'."""
@@ -30,14 +23,6 @@ class DatasetSource:
     kind: str
     path: Path
     name: str
-
-
-def builtin_dataset_id(name: str) -> str | None:
-    """The Minari id cnfrl writes a built-in dataset under (e.g. hopper-medium -> cnfrl/hopper/medium-v0)."""
-    match = _BUILTIN_PATTERN.match(name)
-    if match is None:
-        return None
-    return f"{BUILTIN_NAMESPACE}/{match.group(1)}/{match.group(2)}-v{BUILTIN_VERSION}"
 
 
 def resolve_source(name: str | Path) -> DatasetSource:
@@ -52,9 +37,9 @@ def resolve_source(name: str | Path) -> DatasetSource:
         return DatasetSource("npz" if path.suffix == ".npz" else "d4rl", path, text)
     if path.suffix in HDF5_SUFFIXES + (".npz",) or text.startswith((".", "/", "~")):
         raise dataset_error(path, "no such file", "check the path, or name a built-in dataset or a Minari id instead")
-    builtin = builtin_dataset_id(text)
+    builtin = parse_builtin(text)
     if builtin is not None:
-        located = minari_root() / builtin
+        located = minari_root() / builtin.dataset_id
         if minari_data_dir(located) is None:
             raise dataset_error(text, f"built-in dataset not generated yet (looked in {located})", f"run `cnfrl collect {text}` first")
         return DatasetSource("minari", located, text)

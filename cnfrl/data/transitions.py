@@ -190,3 +190,11 @@ def _as_readonly(value: Any, dtype: type) -> np.ndarray:
     array = np.array(value, dtype=dtype, copy=True)
     array.flags.writeable = False
     return array
+
+
+def concatenate(parts: list[Transitions], metadata: Mapping[str, Any]) -> Transitions:
+    """Several datasets one after another (episodes stay whole), e.g. D4RL's medium-expert."""
+    return Transitions(
+        **{name: np.concatenate([getattr(part, name) for part in parts]) for name in ARRAY_FIELDS},
+        metadata=metadata,
+    )
