@@ -132,6 +132,109 @@ def behaviour_train(
     )
 
 
+DatasetArgument = Annotated[Optional[str], typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
+PresetOption = Annotated[str, typer.Option(help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, e.g. --set agent.batch_size=256 --set loop.updates=5000.")]
+
+
+def _config(dataset: Optional[str], preset_name: str, seed: Optional[int], overrides: Optional[list[str]]):
+    import dataclasses
+
+    from cnfrl.config import preset, with_overrides
+
+    config = with_overrides(preset(preset_name), overrides or [])
+    config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset)
+    return dataclasses.replace(config, seed=seed) if seed is not None else config
+
+
+def _run_dir(run_dir: Optional[Path], config) -> Path:
+    if run_dir is not None:
+        return run_dir
+    stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
+    return Path("runs") / f"{Path(stem).name}-{config.preset}-s{config.seed}"
+
+
+@app.command("pretrain")
+def pretrain(
+    dataset: DatasetArgument = None,
+    preset_name: PresetOption = "cpu-quick",
+    seed: Annotated[Optional[int], typer.Option(help="Seed for everything.")] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Pre-train the conditional flow on a dataset (cached by dataset fingerprint + flow config)."""
+    from cnfrl.pipeline import load_run_data, pretrain_stage
+
+    config = _config(dataset, preset_name, seed, overrides)
+    result = pretrain_stage(config, load_run_data(config), None)
+    table = Table(title=f"flow pre-training (best epoch {result.best_epoch}, cached in {result.cache_dir})")
+    for column in ("epoch", "train NLL", "val NLL", "sample err mean", "sample err min", "sample std"):
+        table.add_column(column, justify="right")
+    for m in result.metrics:
+        table.add_row(str(m["epoch"]), *(f"{m[k]:.3f}" for k in ("train_nll", "val_nll", "sample_error_mean", "sample_error_min", "sample_std")))
+    console.print(table)
+
+
+@app.command("train")
+def train(
+    dataset: DatasetArgument = None,
+    preset_name: PresetOption = "cpu-quick",
+    seed: Annotated[Optional[int], typer.Option(help="Seed for everything.")] = None,
+    overrides: SetOption = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+) -> None:
+    """Train the CNF agent (pre-training or reusing the flow) with periodic evaluation and checkpoints."""
+    from cnfrl.pipeline import train_stage
+
+    config = _config(dataset, preset_name, seed, overrides)
+    directory = _run_dir(run_dir, config)
+    _, history, _, _ = train_stage(config, directory, resume=resume)
+    console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
+
+
+@app.command("evaluate")
+def evaluate_run(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `cnfrl train`.")],
+    episodes: Annotated[Optional[int], typer.Option(help="Evaluation episodes (default: the run's).")] = None,
+) -> None:
+    """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md."""
+    from cnfrl.pipeline import evaluate_stage
+
+    _print_eval(evaluate_stage(run_dir, episodes), run_dir)
+
+
+@app.command("run")
+def run(
+    dataset: DatasetArgument = None,
+    preset_name: PresetOption = "cpu-quick",
+    seed: Annotated[Optional[int], typer.Option(help="Seed for everything.")] = None,
+    overrides: SetOption = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+) -> None:
+    """The whole pipeline: data (generated if none named), flow, agent, evaluation, report.md."""
+    from cnfrl.pipeline import evaluate_stage, train_stage
+
+    config = _config(dataset, preset_name, seed, overrides)
+    directory = _run_dir(run_dir, config)
+    train_stage(config, directory, resume=resume)
+    _print_eval(evaluate_stage(directory), directory)
+
+
+def _print_eval(summary: dict, run_dir: Path) -> None:
+    metric = "score_mean" if "score_mean" in summary["final"] else "return_mean"
+    table = Table(title=f"{summary['dataset']}: {metric.replace('_mean', '')} over {summary['eval_episodes']} episodes")
+    table.add_column("policy")
+    table.add_column("mean", justify="right")
+    table.add_column("std", justify="right")
+    for name, key in (("CNF", "final"), ("BC through the flow", "bc_flow")):
+        table.add_row(name, f"{summary[key][metric]:.1f}", f"{summary[key][metric.replace('mean', 'std')]:.1f}")
+    if summary.get("dataset_" + metric) is not None:
+        table.add_row("dataset mean", f"{summary['dataset_' + metric]:.1f}", "")
+    console.print(table)
+    console.print(f"report: {Path(run_dir) / 'report.md'}")
+
+
 def main() -> None:
     """Entry point: run the CLI, turning library errors into one-line messages and a non-zero exit."""
     try:

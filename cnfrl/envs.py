@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,14 +32,20 @@ def is_registered(env_id: str | None) -> bool:
     return env_id in gym.registry
 
 
+def make_env(env_id: str, **kwargs) -> gym.Env:
+    """`gym.make` for any id cnfrl knows (MuJoCo, PointMaze), without the warnings Gymnasium prints."""
+    _register_optional_envs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return gym.make(env_id, **kwargs)
+
+
 @lru_cache(maxsize=None)
 def env_shape(env_id: str) -> EnvShape:
     """Build the environment once to read its spaces; raise a one-line error for an unknown id."""
     if not is_registered(env_id):
         raise CnfrlError(f"{env_id}: not a registered Gymnasium environment; use an id such as Hopper-v5")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make(env_id)
+    env = make_env(env_id)
     try:
         action_space = env.action_space
         if not isinstance(action_space, gym.spaces.Box):
@@ -50,7 +58,8 @@ def env_shape(env_id: str) -> EnvShape:
 
 @lru_cache(maxsize=1)
 def _register_optional_envs() -> None:
-    try:
-        import gymnasium_robotics  # noqa: F401  (registers PointMaze and AntMaze when installed)
-    except ImportError:
-        pass
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)

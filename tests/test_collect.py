@@ -8,7 +8,7 @@ import pytest
 from cnfrl import load_dataset
 from cnfrl.collect import collect_transitions, uniform_random_policy
 from cnfrl.collect.recipes import collect_dataset
-from cnfrl.collect.sac import make_env
+from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
 
 

@@ -17,8 +17,10 @@ import numpy as np
 
 from cnfrl.checkpoint import load_params, save_params
 from cnfrl.collect.rollout import uniform_random_policy
-from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, evaluate_policy, make_env, train_sac
+from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, evaluate_policy, train_sac
+from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
+from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import D4RL_REFERENCE_RETURNS
 
 PACKAGED_POLICIES = Path(__file__).parent / "policies"
@@ -30,11 +32,6 @@ REFERENCE_EPISODES = 100
 def policy_dir() -> Path:
     """Where behaviour policies are kept: $CNFRL_POLICY_DIR, else the ones shipped in the package."""
     return Path(os.environ.get("CNFRL_POLICY_DIR", PACKAGED_POLICIES))
-
-
-def cache_dir() -> Path:
-    """Where large regenerable artefacts (replay buffers) go: $CNFRL_CACHE or ~/.cache/cnfrl."""
-    return Path(os.environ.get("CNFRL_CACHE", Path.home() / ".cache" / "cnfrl"))
 
 
 def medium_target_return(task: str, expert_return: float) -> float:

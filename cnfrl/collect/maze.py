@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import deque
 from functools import lru_cache
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from cnfrl.envs import make_env
 
 MAZE_ENVS = {"umaze": "PointMaze_UMaze-v3", "medium": "PointMaze_Medium-v3", "large": "PointMaze_Large-v3"}
 EPISODE_STEPS = {"umaze": 300, "medium": 600, "large": 800}
@@ -23,15 +24,10 @@ def maze_env_id(maze: str, dense: bool) -> str:
 
 def make_maze_env(maze: str, dense: bool, collecting: bool) -> gym.Env:
     """The PointMaze of `maze`; when collecting, goals are re-drawn on arrival and there is no time limit."""
-    import gymnasium_robotics
-
-    gym.register_envs(gymnasium_robotics)
     kwargs: dict[str, Any] = {"continuing_task": True, "reset_target": collecting}
     if collecting:
         kwargs["max_episode_steps"] = 10**9
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return gym.make(maze_env_id(maze, dense), **kwargs)
+    return make_env(maze_env_id(maze, dense), **kwargs)
 
 
 class WaypointController:

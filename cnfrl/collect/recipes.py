@@ -10,7 +10,8 @@ import numpy as np
 from cnfrl.collect.behaviour import behaviour_policy, load_behaviour, medium_replay
 from cnfrl.collect.maze import EPISODE_STEPS, WaypointController, make_maze_env
 from cnfrl.collect.rollout import collect_transitions, uniform_random_policy
-from cnfrl.collect.sac import evaluate_policy, make_env
+from cnfrl.collect.sac import evaluate_policy
+from cnfrl.envs import make_env
 from cnfrl.data.builtin import MUJOCO_TASKS, BuiltinName, builtin_names, parse_builtin
 from cnfrl.data.flat import transitions_from_flat
 from cnfrl.data.minari import minari_root, write_minari

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -22,6 +21,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
+from cnfrl.envs import make_env
 from cnfrl.networks import GaussianHead, TwinCritic, sample_tanh_gaussian, soft_update
 from cnfrl.progress import progress_bar
 
@@ -159,13 +159,6 @@ def policy_action(
     if deterministic:
         return jnp.tanh(mean[0])
     return sample_tanh_gaussian(jax.random.fold_in(key, step), mean, log_std)[0][0]
-
-
-def make_env(env_id: str) -> gym.Env:
-    """`gym.make` without the warnings Gymnasium prints for every MuJoCo environment."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return gym.make(env_id)
 
 
 class ActorPolicy:

@@ -1,0 +1,84 @@
+"""The conditional normalizing flow a <-> z given the state, with a bounded Uniform(-1, 1)^d latent.
+
+Data -> latent: atanh, then `blocks` x (ActNorm, invertible linear, state-conditioned affine coupling),
+then tanh (uniform latent) or nothing (the normal-latent ablation, base N(0, I)). The decoder the agents
+use, latent -> action, is the exact inverse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnfrl.flows.bijectors import ActNorm, AffineCoupling, Atanh, InvertibleLinear, Tanh
+
+Latent = Literal["uniform", "normal"]
+LOG2 = 0.6931471805599453
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Architecture of the conditional flow (the paper's values as defaults)."""
+
+    blocks: int = 12
+    hidden: int = 256
+    latent: Latent = "uniform"
+
+
+class ConditionalFlow(nn.Module):
+    """Bijection between actions in (-1, 1)^d and latents, conditioned on a normalised state."""
+
+    action_dim: int
+    config: FlowConfig = FlowConfig()
+
+    def setup(self) -> None:
+        layers: list[nn.Module] = [Atanh()]
+        for block in range(self.config.blocks):
+            layers += [ActNorm(), InvertibleLinear(), AffineCoupling(self.config.hidden, flip=block % 2 == 1)]
+        if self.config.latent == "uniform":
+            layers.append(Tanh())
+        self.layers = layers
+
+    def encode(self, actions: jax.Array, states: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Action -> latent, with the log|det| of the whole forward map per sample."""
+        x, total = actions, jnp.zeros(actions.shape[:-1])
+        for layer in self.layers:
+            x, log_det = layer(x, states)
+            total = total + log_det
+        return x, total
+
+    def decode(self, latents: jax.Array, states: jax.Array) -> jax.Array:
+        """Latent -> action: the exact inverse of `encode`; every latent in the box maps into (-1, 1)^d."""
+        x = latents
+        for layer in reversed(self.layers):
+            x, _ = layer(x, states, inverse=True)
+        return x
+
+    def log_prob(self, actions: jax.Array, states: jax.Array) -> jax.Array:
+        """Exact log p(a | s) = log p_base(z) + sum of every layer's log|det J| (atanh and tanh included)."""
+        latents, log_det = self.encode(actions, states)
+        return base_log_prob(latents, self.config.latent) + log_det
+
+    def sample(self, key: jax.Array, states: jax.Array) -> jax.Array:
+        """Actions drawn from the flow for each state: z from the base distribution, decoded."""
+        latents = sample_base(key, (*states.shape[:-1], self.action_dim), self.config.latent)
+        return self.decode(latents, states)
+
+
+def base_log_prob(latents: jax.Array, latent: Latent) -> jax.Array:
+    """Log density of the base distribution: -d log 2 inside the uniform box, or the standard normal."""
+    d = latents.shape[-1]
+    if latent == "uniform":
+        return jnp.full(latents.shape[:-1], -d * LOG2)
+    return -0.5 * jnp.sum(latents**2, axis=-1) - 0.5 * d * jnp.log(2 * jnp.pi)
+
+
+def sample_base(key: jax.Array, shape: tuple[int, ...], latent: Latent) -> jax.Array:
+    """Draws from Uniform(-1, 1)^d or N(0, I)."""
+    if latent == "uniform":
+        return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+    return jax.random.normal(key, shape)

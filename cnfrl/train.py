@@ -1,0 +1,136 @@
+"""The training loop: chunks of jitted, scanned updates on device-resident data, periodic evaluation,
+JSONL and TensorBoard metrics, atomic checkpoints, and resuming a killed run where it stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+from cnfrl.data.transitions import Transitions
+from cnfrl.progress import progress_bar
+
+CHECKPOINT = "checkpoints/last.msgpack"
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How long to train and how often to evaluate and checkpoint."""
+
+    updates: int = 1_000_000
+    chunk: int = 1_000
+    eval_every: int = 5_000
+
+
+def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
+    """The arrays an update samples from, on the device once for the whole run (terminals as floats)."""
+    return {
+        "observations": jnp.asarray(transitions.observations),
+        "actions": jnp.asarray(transitions.actions),
+        "rewards": jnp.asarray(transitions.rewards),
+        "next_observations": jnp.asarray(transitions.next_observations),
+        "terminals": jnp.asarray(transitions.terminals, jnp.float32),
+    }
+
+
+@partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
+def run_updates(agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int):
+    """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged."""
+    size = data["rewards"].shape[0]
+
+    def step(agent, key):
+        index = jax.random.randint(key, (batch_size,), 0, size)
+        return agent.update({k: v[index] for k, v in data.items()})
+
+    agent, metrics = jax.lax.scan(step, agent, jax.random.split(key, updates))
+    return agent, jax.tree_util.tree_map(jnp.mean, metrics)
+
+
+def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -> None:
+    """Agent pytree, update count and evaluation history in one file, replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = serialization.msgpack_serialize(
+        {"agent": serialization.to_state_dict(jax.device_get(agent)), "updates": updates, "history": json.dumps(history)}
+    )
+    handle, temporary = tempfile.mkstemp(prefix=".ckpt.", dir=path.parent)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(payload)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
+    """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent)."""
+    payload = serialization.msgpack_restore(path.read_bytes())
+    agent = serialization.from_state_dict(template, payload["agent"])
+    return agent, int(payload["updates"]), json.loads(payload["history"])
+
+
+def fit(
+    agent: Any,
+    transitions: Transitions,
+    loop: LoopConfig,
+    batch_size: int,
+    run_dir: Path,
+    evaluate: Callable[[Any], dict[str, float]],
+    seed: int,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> tuple[Any, list[dict]]:
+    """Train `agent` for `loop.updates` updates, evaluating every `eval_every`; returns it and the eval history.
+
+    Every chunk's randomness comes from (seed, chunk index), so a run resumed from its last checkpoint ends
+    with exactly the parameters an uninterrupted run reaches.
+    """
+    if loop.eval_every % loop.chunk or loop.updates % loop.chunk:
+        raise ValueError("updates and eval_every must be multiples of chunk")
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / CHECKPOINT
+    done, history = 0, []
+    if resume and checkpoint.is_file():
+        agent, done, history = load_checkpoint(checkpoint, agent)
+    metrics_path = run_dir / "metrics.jsonl"
+    _truncate_metrics(metrics_path, done)
+    data = device_batches(transitions)
+    base_key = jax.random.PRNGKey(seed)
+    writer = _tensorboard(run_dir)
+    with progress_bar() as bar, open(metrics_path, "a") as log:
+        task = bar.add_task("training", total=loop.updates, completed=done, visible=show_progress)
+        while done < loop.updates:
+            agent, metrics = run_updates(agent, data, jax.random.fold_in(base_key, done // loop.chunk), loop.chunk, batch_size)
+            done += loop.chunk
+            record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
+            if done % loop.eval_every == 0 or done == loop.updates:
+                record.update({f"eval_{k}": v for k, v in evaluate(agent).items()})
+                history.append(record)
+                save_checkpoint(checkpoint, agent, done, history)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            for key, value in record.items():
+                if key != "step":
+                    writer.add_scalar(key, value, done)
+            score = history[-1].get("eval_score_mean", history[-1].get("eval_return_mean")) if history else float("nan")
+            bar.update(task, completed=done, description=f"training (last eval {score:.1f})")
+    writer.close()
+    return agent, history
+
+
+def _truncate_metrics(path: Path, done: int) -> None:
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= done]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _tensorboard(run_dir: Path):
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "tensorboard"))
