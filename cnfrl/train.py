@@ -117,7 +117,8 @@ def fit(
             for key, value in record.items():
                 if key != "step":
                     writer.add_scalar(key, value, done)
-            score = history[-1].get("eval_score_mean", history[-1].get("eval_return_mean")) if history else float("nan")
+            last = history[-1] if history else {}
+            score = last.get("eval_score_mean", last.get("eval_return_mean", float("nan")))
             bar.update(task, completed=done, description=f"training (last eval {score:.1f})")
     writer.close()
     return agent, history

@@ -64,3 +64,27 @@ def test_convert_and_collect(tmp_path: Path, minari_path: Path):
     assert load_dataset(out).equals(load_dataset("hopper-random"))
     assert cnfrl("data", "convert", str(out), "mine/hopper-v0").returncode == 0
     assert load_dataset("mine/hopper-v0").equals(load_dataset("hopper-random"))
+
+
+def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
+    monkeypatch.setenv("CNFRL_CACHE", str(tmp_path / "cache"))
+    assert cnfrl("collect", "hopper-random", "--steps", "400").returncode == 0
+    tiny = ["--set", "flow.blocks=2", "--set", "flow.hidden=16", "--set", "pretrain.epochs=2", "--set", "pretrain.batch_size=128",
+            "--set", "agent.actor_hidden=[16,16]", "--set", "agent.critic_hidden=[16,16]", "--set", "agent.batch_size=32",
+            "--set", "loop.updates=200", "--set", "loop.chunk=100", "--set", "loop.eval_every=100", "--set", "eval_episodes=2"]
+    pre = cnfrl("pretrain", "hopper-random", *tiny)
+    assert pre.returncode == 0, pre.stderr
+    assert "best epoch" in pre.stdout
+    run_dir = tmp_path / "run"
+    result = cnfrl("run", "hopper-random", *tiny, "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    for name in ("config.json", "flow/flow.npz", "flow/metrics.jsonl", "checkpoints/last.msgpack", "metrics.jsonl",
+                 "eval.json", "report.md", "plots/learning_curve.png"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tensorboard").iterdir())
+    summary = json.loads((run_dir / "eval.json").read_text())
+    assert summary["updates"] == 200 and np.isfinite(summary["final"]["score_mean"])
+    again = cnfrl("evaluate", str(run_dir), "--episodes", "1")
+    assert again.returncode == 0 and "BC through the flow" in again.stdout
+    bad = cnfrl("run", "hopper-random", "--set", "agent.nothing=1")
+    assert bad.returncode == 1 and "unknown setting 'nothing'" in bad.stderr

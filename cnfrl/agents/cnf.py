@@ -84,14 +84,19 @@ class CNFAgent(struct.PyTreeNode):
         """Both critics' values, shape (2, batch)."""
         return self.critic.apply_fn({"params": params}, states, actions)
 
+    def critic_target(self, batch: Batch, key: jax.Array) -> jax.Array:
+        """y = r + gamma (1 - terminal) min Q'(s', decode(z', s')); a time-out is not a terminal."""
+        next_states = self.flow.normalize(batch["next_observations"])
+        next_params = self.target_actor_params if self.config.objective == "plas" else self.actor.params
+        next_actions = self.flow.decode(self.latent(next_params, next_states, key), batch["next_observations"])
+        next_q = self.q(self.target_critic_params, next_states, next_actions).min(0)
+        return jax.lax.stop_gradient(batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * next_q)
+
     def update(self, batch: Batch) -> tuple[CNFAgent, dict[str, jax.Array]]:
         """One critic step, one actor step, then the soft target updates."""
         rng, next_key, actor_key = jax.random.split(self.rng, 3)
-        states, next_states = self.flow.normalize(batch["observations"]), self.flow.normalize(batch["next_observations"])
-        next_params = self.target_actor_params if self.config.objective == "plas" else self.actor.params
-        next_actions = self.flow.decode(self.latent(next_params, next_states, next_key), batch["next_observations"])
-        next_q = self.q(self.target_critic_params, next_states, next_actions).min(0)
-        target = jax.lax.stop_gradient(batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * next_q)
+        states = self.flow.normalize(batch["observations"])
+        target = self.critic_target(batch, next_key)
 
         def critic_loss(params):
             q = self.q(params, states, batch["actions"])

@@ -1,0 +1,128 @@
+"""The bounded conditional flow: exact inverse, exact log-determinants, a normalised density, the box."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnfrl.flows.bijectors import ActNorm, AffineCoupling, Atanh, InvertibleLinear, Tanh
+from cnfrl.flows.flow import ConditionalFlow, FlowConfig
+
+STATE_DIM = 5
+
+
+def perturbed(params, scale=0.02, seed=1):
+    """Move every parameter off its initial value so couplings are not the identity."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
+    return jax.tree_util.tree_unflatten(tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+
+
+def make_flow(d, latent="uniform", blocks=4, n=128):
+    key = jax.random.PRNGKey(d)
+    actions = jax.random.uniform(key, (n, d), minval=-0.95, maxval=0.95)
+    states = jax.random.normal(jax.random.fold_in(key, 1), (n, STATE_DIM))
+    flow = ConditionalFlow(d, FlowConfig(blocks=blocks, hidden=32, latent=latent))
+    params = perturbed(flow.init(key, actions, states, method=ConditionalFlow.encode))
+    return flow, params, actions, states
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 6])
+@pytest.mark.parametrize("latent", ["uniform", "normal"])
+def test_decode_inverts_encode(d, latent):
+    flow, params, actions, states = make_flow(d, latent)
+    latents, _ = flow.apply(params, actions, states, method=ConditionalFlow.encode)
+    recovered = flow.apply(params, latents, states, method=ConditionalFlow.decode)
+    assert float(jnp.abs(recovered - actions).max()) < 1e-4
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 6])
+def test_whole_flow_log_det_matches_autodiff_jacobian(d):
+    flow, params, actions, states = make_flow(d)
+    _, log_det = flow.apply(params, actions, states, method=ConditionalFlow.encode)
+    encode_one = lambda a, s: flow.apply(params, a[None], s[None], method=ConditionalFlow.encode)[0][0]
+    jacobians = jax.vmap(jax.jacfwd(encode_one))(actions[:16], states[:16])
+    np.testing.assert_allclose(jnp.linalg.slogdet(jacobians)[1], log_det[:16], atol=2e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "layer", [Atanh(), Tanh(), ActNorm(), InvertibleLinear(), AffineCoupling(16), AffineCoupling(16, flip=True)]
+)
+@pytest.mark.parametrize("d", [1, 3])
+def test_each_layer_log_det_and_inverse(layer, d):
+    key = jax.random.PRNGKey(0)
+    x = jax.random.uniform(key, (32, d), minval=-0.9, maxval=0.9)
+    context = jax.random.normal(key, (32, STATE_DIM))
+    params = perturbed(layer.init(key, x, context), scale=0.1)
+    y, log_det = layer.apply(params, x, context)
+    one = lambda xi, ci: layer.apply(params, xi[None], ci[None])[0][0]
+    jacobians = jax.vmap(jax.jacfwd(one))(x, context)
+    np.testing.assert_allclose(jnp.linalg.slogdet(jacobians)[1], log_det, atol=1e-4, rtol=1e-4)
+    back, inverse_log_det = layer.apply(params, y, context, inverse=True)
+    np.testing.assert_allclose(back, x, atol=1e-5)
+    np.testing.assert_allclose(inverse_log_det, -log_det, atol=1e-4)
+
+
+def test_actnorm_standardises_the_initial_batch():
+    x = 3.0 + 2.0 * jax.random.normal(jax.random.PRNGKey(0), (256, 4))
+    layer = ActNorm()
+    y, _ = layer.apply(layer.init(jax.random.PRNGKey(1), x, None), x, None)
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(0), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("latent", ["uniform", "normal"])
+def test_density_integrates_to_one_in_one_dimension(latent):
+    flow, params, _, _ = make_flow(1, latent)
+    state = jnp.full((1, STATE_DIM), 0.3)
+    # Integrate over u = atanh(a) so the edges of (-1, 1) cause no quadrature trouble: da = (1 - tanh(u)^2) du.
+    u = jnp.linspace(-8, 8, 40_001)
+    a = jnp.tanh(u)[:, None]
+    density = jnp.exp(flow.apply(params, a, jnp.repeat(state, len(u), 0), method=ConditionalFlow.log_prob))
+    integral = jnp.trapezoid(density * (1 - a[:, 0] ** 2), u)
+    assert abs(float(integral) - 1.0) < 0.02
+
+
+def test_density_integrates_to_one_in_two_dimensions():
+    flow, params, _, _ = make_flow(2)
+    u = jnp.linspace(-6, 6, 601)
+    grid = jnp.stack(jnp.meshgrid(u, u, indexing="ij"), -1).reshape(-1, 2)
+    a = jnp.tanh(grid)
+    state = jnp.full((len(a), STATE_DIM), -0.2)
+    density = jnp.exp(flow.apply(params, a, state, method=ConditionalFlow.log_prob)) * jnp.prod(1 - a**2, -1)
+    integral = jnp.trapezoid(jnp.trapezoid(density.reshape(len(u), len(u)), u, axis=1), u)
+    assert abs(float(integral) - 1.0) < 0.02
+
+
+def test_box_maps_to_actions_and_actions_to_box():
+    flow, params, actions, states = make_flow(3)
+    edges = jnp.array([-1.0, -0.999999, -0.5, 0.0, 0.5, 0.999999, 1.0])
+    latents = jnp.stack(jnp.meshgrid(edges, edges, edges, indexing="ij"), -1).reshape(-1, 3)
+    decoded = flow.apply(params, latents, jnp.resize(states, (len(latents), STATE_DIM)), method=ConditionalFlow.decode)
+    assert bool(jnp.all(jnp.abs(decoded) < 1.0))
+    extreme = jnp.concatenate([actions, jnp.ones((4, 3)), -jnp.ones((4, 3))])
+    encoded, _ = flow.apply(params, extreme, jnp.resize(states, (len(extreme), STATE_DIM)), method=ConditionalFlow.encode)
+    assert bool(jnp.all(jnp.abs(encoded) <= 1.0)) and bool(jnp.all(jnp.isfinite(encoded)))
+
+
+def test_pretraining_covers_every_mode_of_a_multimodal_toy():
+    from cnfrl.data.transitions import Transitions
+    from cnfrl.flows.pretrain import PretrainConfig, pretrain_flow
+
+    rng = np.random.default_rng(0)
+    n = 8192
+    centres = np.array([[-0.6, -0.6], [-0.6, 0.6], [0.6, -0.6], [0.6, 0.6]], np.float32)
+    mode = rng.integers(0, 4, n)
+    actions = np.clip(centres[mode] + 0.05 * rng.standard_normal((n, 2)), -0.99, 0.99).astype(np.float32)
+    observations = rng.standard_normal((n, 3)).astype(np.float32)
+    ends = np.zeros(n, bool)
+    ends[-1] = True
+    toy = Transitions(observations, actions, np.zeros(n), observations, np.zeros(n), ends, ends)
+    result = pretrain_flow(toy, FlowConfig(blocks=6, hidden=64), PretrainConfig(epochs=40, batch_size=256, learning_rate=1e-3, grad_clip=1.0, sample_states=64), seed=0, show_progress=False)
+    assert result.metrics[result.best_epoch - 1]["val_nll"] == min(m["val_nll"] for m in result.metrics)
+    samples = np.asarray(result.flow.sample(jax.random.PRNGKey(0), jnp.asarray(observations[:2000])))
+    nearest = np.argmin(((samples[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    shares = np.bincount(nearest, minlength=4) / len(samples)
+    assert np.all(shares > 0.15), shares
+    close = np.sqrt(((samples - centres[nearest]) ** 2).sum(-1)) < 0.25
+    assert close.mean() > 0.8
