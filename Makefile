@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-sb3 clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,18 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/cnfrl collect hopper-random --steps 20000 --exist-ok
-	$(BIN)/cnfrl data info hopper-random
+	$(BIN)/cnfrl run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_info.py --out benchmarks/results/data_info.md
+	$(BIN)/python benchmarks/cnf_speed.py --out benchmarks/results/cnf_speed_cpu.md
+
+bench-sb3: $(STAMP)
+	test -x .venv-sb3/bin/python || ($(PYTHON) -m venv .venv-sb3 && .venv-sb3/bin/pip install --quiet torch==2.13.0 stable-baselines3 "gymnasium[mujoco]")
+	$(BIN)/python benchmarks/sac_vs_sb3.py --sb3-python .venv-sb3/bin/python --out benchmarks/results/sac_vs_sb3.md
 
 clean:
 	rm -rf $(VENV)

@@ -57,8 +57,8 @@ def main() -> None:
             path = Path(folder) / f"hopper-{'full' if with_next else 'plain'}.hdf5"
             write_file(path, args.transitions, with_next)
             command = [sys.executable, "-c", "from cnfrl.cli import main; main()", "data", "info", str(path)]
-            cli = timed(lambda: subprocess.run(command, check=True, capture_output=True))
-            load = timed(lambda: load_dataset(path).fingerprint)
+            cli = timed(lambda command=command: subprocess.run(command, check=True, capture_output=True))
+            load = timed(lambda path=path: load_dataset(path).fingerprint)
             layout = "with next_observations" if with_next else "next_observations derived"
             rows.append((f"`cnfrl data info` ({layout})", cli))
             rows.append((f"load_dataset + fingerprint in-process ({layout})", load))

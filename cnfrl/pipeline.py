@@ -21,7 +21,7 @@ from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
-from cnfrl.evaluate import EvalResult, evaluate
+from cnfrl.evaluate import evaluate
 from cnfrl.flows.pretrain import PretrainResult, pretrained_flow
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, reference_scores

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import serialization
 
 from cnfrl.data.transitions import Transitions
@@ -112,6 +111,8 @@ def fit(
                 record.update({f"eval_{k}": v for k, v in evaluate(agent).items()})
                 history.append(record)
                 save_checkpoint(checkpoint, agent, done, history)
+                evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
+                bar.console.log(f"update {done}: {evaluated}")
             log.write(json.dumps(record) + "\n")
             log.flush()
             for key, value in record.items():

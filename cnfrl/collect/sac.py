@@ -22,6 +22,7 @@ import optax
 from flax.training.train_state import TrainState
 
 from cnfrl.envs import make_env
+from cnfrl.errors import CnfrlError
 from cnfrl.networks import GaussianHead, TwinCritic, sample_tanh_gaussian, soft_update
 from cnfrl.progress import progress_bar
 
@@ -213,6 +214,8 @@ def train_sac(
     medium-replay datasets), the checkpoints, and timing figures. `on_checkpoint` may return True to stop.
     """
     env, eval_env = make_env(env_id), make_env(env_id)
+    if not (np.all(env.action_space.low == -1.0) and np.all(env.action_space.high == 1.0)):
+        raise CnfrlError(f"{env_id}: SAC here acts with tanh, so it needs actions in [-1, 1]; this task's bounds differ")
     observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     chunk = config.update_every
     capacity = math.ceil(total_steps / chunk) * chunk

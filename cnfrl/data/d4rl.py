@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import numpy as np
 
 from cnfrl.data.files import atomic_output, require_file
 from cnfrl.data.flat import FLAT_KEYS, RawDataset, require_keys
@@ -25,7 +24,7 @@ def read_d4rl(path: Path) -> RawDataset:
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise dataset_error(path, f"is not a readable HDF5 file ({error})", "pass a D4RL .hdf5, a .npz or a Minari dataset")
+        raise dataset_error(path, f"is not a readable HDF5 file ({error})", "pass a D4RL .hdf5, a .npz or a Minari dataset") from None
     with handle:
         require_keys(handle.keys(), path)
         arrays = {key: handle[key][()] for key in FLAT_KEYS if key in handle}

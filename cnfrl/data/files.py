@@ -37,6 +37,6 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
 def require_file(path: Path, kind: str) -> None:
     """Raise a one-line error when a dataset path is missing or is a directory where a file was expected."""
     if not path.exists():
-        raise dataset_error(path, "no such file", f"check the path, or name a built-in dataset or a Minari id instead")
+        raise dataset_error(path, "no such file", "check the path, or name a built-in dataset or a Minari id instead")
     if not path.is_file():
         raise dataset_error(path, f"is a directory, not a {kind} file", f"point to the {kind} file itself")

@@ -46,7 +46,7 @@ def read_minari(path: Path) -> RawDataset:
     try:
         dataset = minari.MinariDataset(data_dir)
     except (ValueError, KeyError, OSError) as error:
-        raise dataset_error(path, f"cannot be opened as a Minari dataset ({error})", "re-create it with Minari >= 0.5")
+        raise dataset_error(path, f"cannot be opened as a Minari dataset ({error})", "re-create it with Minari >= 0.5") from None
     observation_space, action_space = dataset.observation_space, dataset.action_space
     if not isinstance(action_space, gym.spaces.Box):
         raise dataset_error(path, f"has {type(action_space).__name__} actions", "cnfrl needs continuous (Box) actions")

@@ -25,7 +25,7 @@ def read_npz(path: Path) -> RawDataset:
             metadata = loads(archive["metadata"].item()) if "metadata" in archive.files else {}
             unused = sorted(set(archive.files) - set(FLAT_KEYS) - {"metadata"})
     except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise dataset_error(path, f"is not a readable .npz file ({error})", "pass a .npz written by numpy.savez")
+        raise dataset_error(path, f"is not a readable .npz file ({error})", "pass a .npz written by numpy.savez") from None
     if unused:
         metadata["unused_keys"] = unused
     return RawDataset(arrays, metadata)
