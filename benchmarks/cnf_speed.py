@@ -10,7 +10,6 @@ Usage: python benchmarks/cnf_speed.py [--updates 200] [--out benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from cnfrl.flows.flow import ConditionalFlow
 from cnfrl.flows.model import FlowModel
 from cnfrl.flows.pretrain import PretrainConfig, pretrain_flow
 from cnfrl.train import device_batches, run_updates
+
+from report import write_table
 
 REFERENCE_UPDATES_PER_SECOND = 12.0
 TARGET_UPDATES_PER_SECOND = 18.0
@@ -67,25 +68,18 @@ def main() -> None:
     args = parser.parse_args()
     data = synthetic()
     device = jax.devices()[0]
-    lines = [
-        f"# CNF speed on {device.platform.upper()} ({getattr(device, 'device_kind', '')})",
-        "",
-        f"Machine: {platform.machine()}, {platform.system()}, jax {jax.__version__}.",
-        f"Command: `python benchmarks/cnf_speed.py --updates {args.updates} --presets {' '.join(args.presets)}`",
-        "",
-        "| preset | RL updates/s | vs reference 12/s | vs target 18/s | flow pre-training samples/s (batch 1024) |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    rows = []
     for preset in args.presets:
         ups = updates_per_second(preset, data, args.updates)
         sps = pretrain_samples_per_second(preset, data)
-        lines.append(f"| {preset} | {ups:.1f} | {ups / REFERENCE_UPDATES_PER_SECOND:.2f}x | {ups / TARGET_UPDATES_PER_SECOND:.2f}x | {sps:,.0f} |")
-        print(lines[-1], flush=True)
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n")
-
+        rows.append([preset, f"{ups:.1f}", f"{ups / REFERENCE_UPDATES_PER_SECOND:.2f}x", f"{ups / TARGET_UPDATES_PER_SECOND:.2f}x", f"{sps:,.0f}"])
+    write_table(
+        f"CNF speed on {device.platform.upper()} ({getattr(device, 'device_kind', '')}), jax {jax.__version__}",
+        f"python benchmarks/cnf_speed.py --updates {args.updates} --presets {' '.join(args.presets)}",
+        ["preset", "RL updates/s", "vs reference 12/s", "vs target 18/s", "flow pre-training samples/s (batch 1024)"],
+        rows,
+        args.out,
+    )
 
 if __name__ == "__main__":
     main()

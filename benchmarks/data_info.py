@@ -9,7 +9,6 @@ Usage: python benchmarks/data_info.py [--transitions 1000000] [--out benchmarks/
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from report import write_table
 
 TARGET_SECONDS = 10.0
 
@@ -62,21 +63,13 @@ def main() -> None:
             layout = "with next_observations" if with_next else "next_observations derived"
             rows.append((f"`cnfrl data info` ({layout})", cli))
             rows.append((f"load_dataset + fingerprint in-process ({layout})", load))
-    lines = [
-        f"# cnfrl data info on {args.transitions:,} transitions",
-        "",
-        f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}.",
-        f"Command: `python benchmarks/data_info.py --transitions {args.transitions}`",
-        "",
-        "| measure | seconds | target (s) | target / measured |",
-        "|---|---:|---:|---:|",
-    ]
-    lines += [f"| {name} | {seconds:.2f} | {TARGET_SECONDS:.0f} | {TARGET_SECONDS / seconds:.1f}x |" for name, seconds in rows]
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n")
-
+    write_table(
+        f"cnfrl data info on {args.transitions:,} transitions",
+        f"python benchmarks/data_info.py --transitions {args.transitions}",
+        ["measure", "seconds", "target (s)", "target / measured"],
+        [[name, f"{seconds:.2f}", f"{TARGET_SECONDS:.0f}", f"{TARGET_SECONDS / seconds:.1f}x"] for name, seconds in rows],
+        args.out,
+    )
 
 if __name__ == "__main__":
     main()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
+
+from report import write_table
 
 ENV_ID = "Hopper-v5"
 WARMUP = 1_000
@@ -64,24 +65,14 @@ def main() -> None:
         sb3 = run_sb3(args.sb3_python, args.sb3_steps, freq)
         rows.append((f"SB3 SAC (torch {sb3['torch']}, {sb3['threads']} threads, train_freq=gradient_steps={freq})", args.sb3_steps, sb3["seconds"]))
     ours = rows[0][1] / rows[0][2]
-    lines = [
-        f"# SAC environment steps per second on {ENV_ID}",
-        "",
-        f"Machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()}, CPU only.",
-        f"Command: `python benchmarks/sac_vs_sb3.py --sb3-python .venv-sb3/bin/python --cnfrl-steps {args.cnfrl_steps} --sb3-steps {args.sb3_steps}`",
-        "",
-        "| trainer | env steps | seconds | steps/s | cnfrl / this |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, steps, seconds in rows:
-        lines.append(f"| {name} | {steps:,} | {seconds:.1f} | {steps / seconds:.0f} | {ours / (steps / seconds):.2f}x |")
-    lines.append("")
-    lines.append("Target: cnfrl at least 3x SB3 (ratio column, SB3 rows).")
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n")
-
+    write_table(
+        f"SAC environment steps per second on {ENV_ID}, CPU only",
+        f"python benchmarks/sac_vs_sb3.py --sb3-python .venv-sb3/bin/python --cnfrl-steps {args.cnfrl_steps} --sb3-steps {args.sb3_steps}",
+        ["trainer", "env steps", "seconds", "steps/s", "cnfrl / this"],
+        [[name, f"{steps:,}", f"{seconds:.1f}", f"{steps / seconds:.0f}", f"{ours / (steps / seconds):.2f}x"] for name, steps, seconds in rows],
+        args.out,
+        "Target: cnfrl at least 3x SB3 (ratio column, SB3 rows).",
+    )
 
 if __name__ == "__main__":
     main()

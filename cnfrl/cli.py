@@ -135,6 +135,9 @@ def behaviour_train(
 DatasetArgument = Annotated[Optional[str], typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
 PresetOption = Annotated[str, typer.Option(help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, e.g. --set agent.batch_size=256 --set loop.updates=5000.")]
+SeedOption = Annotated[Optional[int], typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
+RunDirOption = Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")]
 
 
 def _config(dataset: Optional[str], preset_name: str, seed: Optional[int], overrides: Optional[list[str]]):
@@ -147,18 +150,19 @@ def _config(dataset: Optional[str], preset_name: str, seed: Optional[int], overr
     return dataclasses.replace(config, seed=seed) if seed is not None else config
 
 
-def _run_dir(run_dir: Optional[Path], config) -> Path:
-    if run_dir is not None:
-        return run_dir
-    stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
-    return Path("runs") / f"{Path(stem).name}-{config.preset}-s{config.seed}"
+def _prepare(dataset: Optional[str], preset_name: str, seed: Optional[int], overrides: Optional[list[str]], run_dir: Optional[Path]):
+    config = _config(dataset, preset_name, seed, overrides)
+    if run_dir is None:
+        stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
+        run_dir = Path("runs") / f"{Path(stem).name}-{config.preset}-s{config.seed}"
+    return run_dir, config
 
 
 @app.command("pretrain")
 def pretrain(
     dataset: DatasetArgument = None,
     preset_name: PresetOption = "cpu-quick",
-    seed: Annotated[Optional[int], typer.Option(help="Seed for everything.")] = None,
+    seed: SeedOption = None,
     overrides: SetOption = None,
 ) -> None:
     """Pre-train the conditional flow on a dataset (cached by dataset fingerprint + flow config)."""
@@ -178,16 +182,15 @@ def pretrain(
 def train(
     dataset: DatasetArgument = None,
     preset_name: PresetOption = "cpu-quick",
-    seed: Annotated[Optional[int], typer.Option(help="Seed for everything.")] = None,
+    seed: SeedOption = None,
     overrides: SetOption = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    run_dir: RunDirOption = None,
+    resume: ResumeOption = False,
 ) -> None:
     """Train the CNF agent (pre-training or reusing the flow) with periodic evaluation and checkpoints."""
     from cnfrl.pipeline import train_stage
 
-    config = _config(dataset, preset_name, seed, overrides)
-    directory = _run_dir(run_dir, config)
+    directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
     _, history, _, _ = train_stage(config, directory, resume=resume)
     console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
 
@@ -207,16 +210,15 @@ def evaluate_run(
 def run(
     dataset: DatasetArgument = None,
     preset_name: PresetOption = "cpu-quick",
-    seed: Annotated[Optional[int], typer.Option(help="Seed for everything.")] = None,
+    seed: SeedOption = None,
     overrides: SetOption = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")] = False,
+    run_dir: RunDirOption = None,
+    resume: ResumeOption = False,
 ) -> None:
     """The whole pipeline: data (generated if none named), flow, agent, evaluation, report.md."""
     from cnfrl.pipeline import evaluate_stage, train_stage
 
-    config = _config(dataset, preset_name, seed, overrides)
-    directory = _run_dir(run_dir, config)
+    directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
     train_stage(config, directory, resume=resume)
     _print_eval(evaluate_stage(directory), directory)
 
