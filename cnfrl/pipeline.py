@@ -26,7 +26,7 @@ from cnfrl.flows.pretrain import PretrainResult, pretrained_flow
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, reference_scores
 from cnfrl.report import write_report
-from cnfrl.train import CHECKPOINT, fit
+from cnfrl.train import CHECKPOINT, fit, load_checkpoint
 
 DEMO_DATASET = "hopper-medium"
 DEMO_STEPS = 100_000
@@ -110,8 +110,6 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_pro
 
 def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md."""
-    from cnfrl.train import load_checkpoint
-
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise CnfrlError(f"{run_dir}: no checkpoint to evaluate; run `cnfrl train` into this directory first")

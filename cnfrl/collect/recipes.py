@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from cnfrl.collect.behaviour import behaviour_policy, load_behaviour, medium_replay
+from cnfrl.collect.behaviour import REFERENCE_EPISODES, behaviour_policy, load_behaviour, medium_replay
 from cnfrl.collect.maze import EPISODE_STEPS, WaypointController, make_maze_env
 from cnfrl.collect.rollout import collect_transitions, uniform_random_policy
 from cnfrl.collect.sac import evaluate_policy
 from cnfrl.envs import make_env
 from cnfrl.data.builtin import MUJOCO_TASKS, BuiltinName, builtin_names, parse_builtin
+from cnfrl.data.files import refuse_overwrite
 from cnfrl.data.flat import transitions_from_flat
 from cnfrl.data.minari import minari_root, write_minari
 from cnfrl.data.transitions import Transitions, concatenate
@@ -20,7 +21,6 @@ from cnfrl.errors import CnfrlError
 
 DEFAULT_STEPS = {"mujoco": 1_000_000, "umaze": 1_000_000, "medium": 2_000_000, "large": 4_000_000}
 MAZE_NOISE = 0.5
-REFERENCE_EPISODES = 100
 
 
 def default_steps(name: str) -> int:
@@ -43,8 +43,7 @@ def collect_dataset(
     if steps <= 0:
         raise CnfrlError(f"{name}: --steps must be positive (got {steps})")
     target_root = Path(root) if root is not None else minari_root()
-    if (target_root / builtin.dataset_id).exists() and not overwrite:
-        raise CnfrlError(f"{target_root / builtin.dataset_id}: already exists; pass overwrite=True (CLI: --overwrite) or choose another path")
+    refuse_overwrite(target_root / builtin.dataset_id, overwrite)
     collect = _collect_maze if builtin.task == "maze2d" else _collect_mujoco
     transitions = collect(builtin, steps, seed, show_progress)
     metadata = {

@@ -107,6 +107,9 @@ class SACAgent(struct.PyTreeNode):
         return agent, {"critic_loss": c_loss, "actor_loss": a_loss, "q": q_mean, "alpha": alpha}
 
 
+REPLAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
+
+
 class Replay(struct.PyTreeNode):
     """A fixed-capacity replay buffer that lives on the device."""
 
@@ -255,7 +258,7 @@ def train_sac(
             if (step + 1) % chunk:
                 continue
             rows = slice(step + 1 - chunk, step + 1)
-            replay = append_chunk(replay, {k: jnp.asarray(history[k][rows]) for k in Replay.create(0, 1, 1).data})
+            replay = append_chunk(replay, {k: jnp.asarray(history[k][rows]) for k in REPLAY_KEYS})
             if step + 1 >= config.learning_starts:
                 tick = time.perf_counter()
                 key, train_key = jax.random.split(key)

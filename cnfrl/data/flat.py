@@ -6,7 +6,7 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from cnfrl.data.transitions import Transitions
+from cnfrl.data.transitions import Transitions, check_lengths
 from cnfrl.errors import dataset_error
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
@@ -22,16 +22,6 @@ def require_keys(available: Any, source: object) -> None:
                 f"required key '{key}' is missing (found: {', '.join(sorted(available)) or 'nothing'})",
                 f"a D4RL-layout dataset needs {', '.join(REQUIRED_KEYS)} (timeouts, next_observations optional)",
             )
-
-
-def check_lengths(arrays: Mapping[str, np.ndarray], source: object) -> None:
-    """Reject arrays of different lengths before any derivation could hide or misalign rows."""
-    lengths = {key: len(value) for key, value in arrays.items() if value is not None}
-    if len(set(lengths.values())) > 1:
-        listed = ", ".join(f"{key} {n}" for key, n in lengths.items())
-        raise dataset_error(
-            source, f"arrays have different lengths ({listed})", "every array needs one row per transition"
-        )
 
 
 def transitions_from_flat(

@@ -16,6 +16,7 @@ from cnfrl.data.transitions import Transitions
 from cnfrl.envs import env_shape, is_registered
 from cnfrl.errors import dataset_error
 
+
 @dataclass(frozen=True)
 class DatasetSource:
     """Where a dataset lives and how to read it: kind is 'd4rl', 'npz' or 'minari'."""

@@ -88,13 +88,8 @@ class Transitions:
                     f"'{name}' has shape {getattr(self, name).shape}, expected (transitions,)",
                     "store one scalar per transition",
                 )
-        lengths = {name: len(getattr(self, name)) for name in ARRAY_FIELDS}
-        if len(set(lengths.values())) > 1:
-            listed = ", ".join(f"{name} {n}" for name, n in lengths.items())
-            raise dataset_error(
-                source, f"arrays have different lengths ({listed})", "every array needs one row per transition"
-            )
-        if lengths["observations"] == 0:
+        check_lengths({name: getattr(self, name) for name in ARRAY_FIELDS}, source)
+        if len(self.observations) == 0:
             raise dataset_error(source, "the dataset holds no transitions", "point to a file with at least one step")
         if self.observations.shape[1] != self.next_observations.shape[1]:
             raise dataset_error(
@@ -184,6 +179,14 @@ class Transitions:
     def equals(self, other: Transitions) -> bool:
         """True when both hold exactly the same arrays (bit for bit); metadata is not compared."""
         return all(np.array_equal(getattr(self, n), getattr(other, n)) for n in ARRAY_FIELDS)
+
+
+def check_lengths(arrays: Mapping[str, np.ndarray | None], source: object) -> None:
+    """Reject arrays of different lengths (before any derivation could hide or misalign rows)."""
+    lengths = {key: len(value) for key, value in arrays.items() if value is not None}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{key} {n}" for key, n in lengths.items())
+        raise dataset_error(source, f"arrays have different lengths ({listed})", "every array needs one row per transition")
 
 
 def _as_readonly(value: Any, dtype: type) -> np.ndarray:
