@@ -219,8 +219,8 @@ def run(
     from cnfrl.pipeline import evaluate_stage, train_stage
 
     directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
-    train_stage(config, directory, resume=resume)
-    _print_eval(evaluate_stage(directory), directory)
+    _, _, data, flow = train_stage(config, directory, resume=resume)
+    _print_eval(evaluate_stage(directory, loaded=(data, flow)), directory)
 
 
 def _print_eval(summary: dict, run_dir: Path) -> None:
@@ -240,19 +240,9 @@ def _print_eval(summary: dict, run_dir: Path) -> None:
 def main() -> None:
     """Entry point: run the CLI, turning library errors into one-line messages and a non-zero exit."""
     try:
-        app(standalone_mode=False)
+        app()
     except CnfrlError as error:
         if _state["debug"]:
             raise
         Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except (typer.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("aborted")
-        sys.exit(130)
-    except Exception as error:
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise

@@ -6,6 +6,7 @@ eval.json, report.md and plots/. Every stage reads what the previous one wrote t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -105,17 +106,25 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_pro
         agent, data.transitions, config.loop, config.agent.batch_size, run_dir,
         _evaluator(data, config.eval_episodes), config.seed, resume, show_progress,
     )
-    return agent, history, data, flow
+    return agent, history, data, dataclasses.replace(flow, flow=agent.flow)
 
 
-def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bool = True) -> dict[str, Any]:
-    """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md."""
+def evaluate_stage(
+    run_dir: Path,
+    episodes: int | None = None,
+    show_progress: bool = True,
+    loaded: tuple[RunData, PretrainResult] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md.
+
+    `loaded` passes the dataset and flow when the caller (`cnfrl run`) has them already.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise CnfrlError(f"{run_dir}: no checkpoint to evaluate; run `cnfrl train` into this directory first")
     config = load_config(run_dir / "config.json")
-    data = load_run_data(config, show_progress)
-    flow = pretrain_stage(config, data, None, show_progress)
+    data, flow = loaded if loaded is not None else (load_run_data(config, show_progress), None)
+    flow = flow or pretrain_stage(config, data, None, show_progress)
     agent, updates, history = load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, flow))
     episodes = episodes or config.eval_episodes
     final = _evaluator(data, episodes)(agent)

@@ -87,7 +87,8 @@ def fit(
     """Train `agent` for `loop.updates` updates, evaluating every `eval_every`; returns it and the eval history.
 
     Every chunk's randomness comes from (seed, chunk index), so a run resumed from its last checkpoint ends
-    with exactly the parameters an uninterrupted run reaches.
+    with exactly the parameters an uninterrupted run reaches. The agent passed in is consumed (its device
+    buffers are donated to the updates): use the returned one, and its `flow`.
     """
     if loop.eval_every % loop.chunk or loop.updates % loop.chunk:
         raise ValueError("updates and eval_every must be multiples of chunk")
