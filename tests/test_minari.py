@@ -13,13 +13,15 @@ from cnfrl.data import write_d4rl, write_minari
 
 
 def collect_with_minari(dataset_id: str, steps: int = 150, env_id: str = "Hopper-v5") -> "minari.MinariDataset":
-    env = minari.DataCollector(gym.make(env_id, max_episode_steps=40))
+    env = minari.DataCollector(gym.make(env_id, max_episode_steps=20))
     env.action_space.seed(1)
-    env.reset(seed=1)
+    episode = 0
+    env.reset(seed=episode)
     for _ in range(steps):
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
-            env.reset()
+            episode += 1
+            env.reset(seed=episode)  # DataCollector draws a fresh random seed when none is given
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return env.create_dataset(dataset_id=dataset_id, algorithm_name="random", ref_min_score=1.0, ref_max_score=9.0)
