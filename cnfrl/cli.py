@@ -133,7 +133,7 @@ def behaviour_train(
 
 
 DatasetArgument = Annotated[Optional[str], typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
-PresetOption = Annotated[str, typer.Option(help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
+PresetOption = Annotated[str, typer.Option("--preset", help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, e.g. --set agent.batch_size=256 --set loop.updates=5000.")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
 RunDirOption = Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
@@ -178,21 +178,35 @@ def pretrain(
     console.print(table)
 
 
-@app.command("train")
-def train(
-    dataset: DatasetArgument = None,
-    preset_name: PresetOption = "cpu-quick",
-    seed: SeedOption = None,
-    overrides: SetOption = None,
-    run_dir: RunDirOption = None,
-    resume: ResumeOption = False,
-) -> None:
-    """Train the CNF agent (pre-training or reusing the flow) with periodic evaluation and checkpoints."""
-    from cnfrl.pipeline import train_stage
+def _training_command(then_evaluate: bool):
+    """The body shared by `cnfrl train` and `cnfrl run`; `run` also evaluates and writes the report."""
 
-    directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
-    _, history, _, _ = train_stage(config, directory, resume=resume)
-    console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
+    def command(
+        dataset: DatasetArgument = None,
+        preset_name: PresetOption = "cpu-quick",
+        seed: SeedOption = None,
+        overrides: SetOption = None,
+        run_dir: RunDirOption = None,
+        resume: ResumeOption = False,
+    ) -> None:
+        from cnfrl.pipeline import evaluate_stage, train_stage
+
+        directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
+        _, history, data, flow = train_stage(config, directory, resume=resume)
+        if then_evaluate:
+            _print_eval(evaluate_stage(directory, loaded=(data, flow)), directory)
+        else:
+            console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
+
+    return command
+
+
+app.command("train", help="Train the CNF agent (pre-training or reusing the flow) with periodic evaluation and checkpoints.")(
+    _training_command(then_evaluate=False)
+)
+app.command("run", help="The whole pipeline: data (generated if none named), flow, agent, evaluation, report.md.")(
+    _training_command(then_evaluate=True)
+)
 
 
 @app.command("evaluate")
@@ -204,23 +218,6 @@ def evaluate_run(
     from cnfrl.pipeline import evaluate_stage
 
     _print_eval(evaluate_stage(run_dir, episodes), run_dir)
-
-
-@app.command("run")
-def run(
-    dataset: DatasetArgument = None,
-    preset_name: PresetOption = "cpu-quick",
-    seed: SeedOption = None,
-    overrides: SetOption = None,
-    run_dir: RunDirOption = None,
-    resume: ResumeOption = False,
-) -> None:
-    """The whole pipeline: data (generated if none named), flow, agent, evaluation, report.md."""
-    from cnfrl.pipeline import evaluate_stage, train_stage
-
-    directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
-    _, _, data, flow = train_stage(config, directory, resume=resume)
-    _print_eval(evaluate_stage(directory, loaded=(data, flow)), directory)
 
 
 def _print_eval(summary: dict, run_dir: Path) -> None:

@@ -88,3 +88,5 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert again.returncode == 0 and "BC through the flow" in again.stdout
     bad = cnfrl("run", "hopper-random", "--set", "agent.nothing=1")
     assert bad.returncode == 1 and "unknown setting 'nothing'" in bad.stderr
+    unknown = cnfrl("train", "hopper-random", "--preset", "huge")
+    assert unknown.returncode == 1 and "huge: unknown preset; choose one of paper, cpu-quick" in unknown.stderr
