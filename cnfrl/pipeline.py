@@ -23,7 +23,7 @@ from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate
-from cnfrl.flows.pretrain import PretrainResult, pretrained_flow
+from cnfrl.flows.pretrain import PretrainResult, load_flow, pretrained_flow
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, reference_scores
 from cnfrl.report import write_report
@@ -117,14 +117,16 @@ def evaluate_stage(
 ) -> dict[str, Any]:
     """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md.
 
-    `loaded` passes the dataset and flow when the caller (`cnfrl run`) has them already.
+    `loaded` passes the dataset and flow when the caller (`cnfrl run`) has them already; otherwise the flow
+    is the one the training stage copied into run_dir/flow.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise CnfrlError(f"{run_dir}: no checkpoint to evaluate; run `cnfrl train` into this directory first")
     config = load_config(run_dir / "config.json")
     data, flow = loaded if loaded is not None else (load_run_data(config, show_progress), None)
-    flow = flow or pretrain_stage(config, data, None, show_progress)
+    if flow is None:
+        flow = load_flow(run_dir / "flow") if (run_dir / "flow" / "flow.json").is_file() else pretrain_stage(config, data, None, show_progress)
     agent, updates, history = load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, flow))
     episodes = episodes or config.eval_episodes
     final = _evaluator(data, episodes)(agent)
