@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-sb3 clean
+.PHONY: run test bench bench-baselines bench-sb3 clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_info.py --out benchmarks/results/data_info.md
-	$(BIN)/python benchmarks/cnf_speed.py --out benchmarks/results/cnf_speed_cpu.md
+	$(BIN)/python benchmarks/cnf_speed.py --algos cnf plas lapo bc --out benchmarks/results/cnf_speed_cpu.md
+
+# Every algorithm and ablation, 3 seeds, generated hopper-medium and halfcheetah-medium (about 2 hours on 2 cores).
+bench-baselines: $(STAMP)
+	$(BIN)/cnfrl collect hopper-medium --exist-ok
+	$(BIN)/cnfrl collect halfcheetah-medium --exist-ok
+	$(BIN)/python benchmarks/baselines.py --out benchmarks/results/baselines_cpu.md
 
 bench-sb3: $(STAMP)
 	test -x .venv-sb3/bin/python || ($(PYTHON) -m venv .venv-sb3 && .venv-sb3/bin/pip install --quiet torch==2.13.0 stable-baselines3 "gymnasium[mujoco]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ app.add_typer(behaviour_app, name="behaviour")
 console = Console()
 _state = {"debug": False}
 
-EnvOption = Annotated[Optional[str], typer.Option("--env", help="Gymnasium id the data must fit (default: the dataset's own env_id).")]
+EnvOption = Annotated[str | None, typer.Option("--env", help="Gymnasium id the data must fit (default: the dataset's own env_id).")]
 RescaleOption = Annotated[bool, typer.Option("--rescale-actions", help="Map actions from the environment's bounds to [-1, 1].")]
 
 
@@ -59,7 +59,7 @@ def _print_summary(summary: dict) -> None:
 def data_convert(
     source: Annotated[str, typer.Argument(help="Dataset to read (path, Minari id or built-in name).")],
     destination: Annotated[str, typer.Argument(help="OUT.hdf5 (D4RL layout), OUT.npz, or a Minari id such as mine/hopper-v0.")],
-    root: Annotated[Optional[Path], typer.Option(help="Directory for a Minari output (default: the Minari data path).")] = None,
+    root: Annotated[Path | None, typer.Option(help="Directory for a Minari output (default: the Minari data path).")] = None,
     env: EnvOption = None,
     rescale_actions: RescaleOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
@@ -82,9 +82,9 @@ def data_convert(
 @app.command("collect")
 def collect(
     name: Annotated[str, typer.Argument(help="TASK-LEVEL (hopper-medium, walker2d-expert, ...) or maze2d-MAZE[-dense].")],
-    steps: Annotated[Optional[int], typer.Option(help="Environment steps (default: D4RL's size, 1M; maze2d 1M/2M/4M).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Environment steps (default: D4RL's size, 1M; maze2d 1M/2M/4M).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the environment and the policy.")] = 0,
-    root: Annotated[Optional[Path], typer.Option(help="Directory for the Minari dataset (default: the Minari data path).")] = None,
+    root: Annotated[Path | None, typer.Option(help="Directory for the Minari dataset (default: the Minari data path).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset.")] = False,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Do nothing if the dataset already exists.")] = False,
 ) -> None:
@@ -110,9 +110,9 @@ def behaviour_train(
     task: Annotated[str, typer.Argument(help="hopper, halfcheetah, walker2d or ant.")],
     steps: Annotated[int, typer.Option(help="SAC environment steps.")] = 400_000,
     seed: Annotated[int, typer.Option(help="Seed for SAC, the environment and the evaluations.")] = 0,
-    medium_return: Annotated[Optional[float], typer.Option(help="Return the medium policy is stopped at (default: D4RL's medium level).")] = None,
+    medium_return: Annotated[float | None, typer.Option(help="Return the medium policy is stopped at (default: D4RL's medium level).")] = None,
     eval_every: Annotated[int, typer.Option(help="Steps between checkpoints (each evaluated on 10 episodes).")] = 10_000,
-    out: Annotated[Optional[Path], typer.Option(help="Directory for the kept actors (default: the package's policies/TASK).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for the kept actors (default: the package's policies/TASK).")] = None,
 ) -> None:
     """Train SAC on a task and keep its medium and expert actors for `cnfrl collect`."""
     from cnfrl.collect.behaviour import train_behaviour
@@ -132,49 +132,54 @@ def behaviour_train(
     )
 
 
-DatasetArgument = Annotated[Optional[str], typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
+DatasetArgument = Annotated[str | None, typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
 PresetOption = Annotated[str, typer.Option("--preset", help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
-SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting, e.g. --set agent.batch_size=256 --set loop.updates=5000.")]
-SeedOption = Annotated[Optional[int], typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
-RunDirOption = Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set agent.batch_size=256 --set loop.updates=5000.")]
+AlgoOption = Annotated[str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")]
+SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
+RunDirOption = Annotated[Path | None, typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")]
 
 
-def _config(dataset: Optional[str], preset_name: str, seed: Optional[int], overrides: Optional[list[str]]):
+def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None):
     import dataclasses
 
     from cnfrl.config import preset, with_overrides
 
-    config = with_overrides(preset(preset_name), overrides or [])
+    config = with_overrides(preset(preset_name, algo), overrides or [])
     config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset)
     return dataclasses.replace(config, seed=seed) if seed is not None else config
 
 
-def _prepare(dataset: Optional[str], preset_name: str, seed: Optional[int], overrides: Optional[list[str]], run_dir: Optional[Path]):
-    config = _config(dataset, preset_name, seed, overrides)
+def _prepare(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, run_dir: Path | None):
+    config = _config(dataset, algo, preset_name, seed, overrides)
     if run_dir is None:
         stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
-        run_dir = Path("runs") / f"{Path(stem).name}-{config.preset}-s{config.seed}"
+        run_dir = Path("runs") / f"{Path(stem).name}-{config.algo}-{config.preset}-s{config.seed}"
     return run_dir, config
 
 
 @app.command("pretrain")
 def pretrain(
     dataset: DatasetArgument = None,
+    algo: AlgoOption = "cnf",
     preset_name: PresetOption = "cpu-quick",
     seed: SeedOption = None,
     overrides: SetOption = None,
 ) -> None:
-    """Pre-train the conditional flow on a dataset (cached by dataset fingerprint + flow config)."""
+    """Pre-train the algorithm's action model (the flow; PLAS's VAE) on a dataset, cached by fingerprint + config."""
     from cnfrl.pipeline import load_run_data, pretrain_stage
 
-    config = _config(dataset, preset_name, seed, overrides)
+    config = _config(dataset, algo, preset_name, seed, overrides)
     result = pretrain_stage(config, load_run_data(config), None)
-    table = Table(title=f"flow pre-training (best epoch {result.best_epoch}, cached in {result.cache_dir})")
-    for column in ("epoch", "train NLL", "val NLL", "sample err mean", "sample err min", "sample std"):
+    if result is None:
+        raise CnfrlError(f"{algo} pre-trains no action model; `cnfrl train --algo {algo}` trains it directly")
+    loss = "NLL" if result.model.kind == "flow" else "loss"
+    table = Table(title=f"{result.model.kind} pre-training (best epoch {result.best_epoch}, cached in {result.cache_dir})")
+    for column in ("epoch", f"train {loss}", f"val {loss}", "sample err mean", "sample err min", "sample std"):
         table.add_column(column, justify="right")
     for m in result.metrics:
-        table.add_row(str(m["epoch"]), *(f"{m[k]:.3f}" for k in ("train_nll", "val_nll", "sample_error_mean", "sample_error_min", "sample_std")))
+        table.add_row(str(m["epoch"]), *(f"{m[k]:.3f}" for k in ("train_loss", "val_loss", "sample_error_mean", "sample_error_min", "sample_std")))
     console.print(table)
 
 
@@ -183,6 +188,7 @@ def _training_command(then_evaluate: bool):
 
     def command(
         dataset: DatasetArgument = None,
+        algo: AlgoOption = "cnf",
         preset_name: PresetOption = "cpu-quick",
         seed: SeedOption = None,
         overrides: SetOption = None,
@@ -191,30 +197,48 @@ def _training_command(then_evaluate: bool):
     ) -> None:
         from cnfrl.pipeline import evaluate_stage, train_stage
 
-        directory, config = _prepare(dataset, preset_name, seed, overrides, run_dir)
-        _, history, data, flow = train_stage(config, directory, resume=resume)
+        directory, config = _prepare(dataset, algo, preset_name, seed, overrides, run_dir)
+        _, history, data, model = train_stage(config, directory, resume=resume)
         if then_evaluate:
-            _print_eval(evaluate_stage(directory, loaded=(data, flow)), directory)
+            _print_eval(evaluate_stage(directory, loaded=(data, model)), directory)
         else:
             console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
 
     return command
 
 
-app.command("train", help="Train the CNF agent (pre-training or reusing the flow) with periodic evaluation and checkpoints.")(
+app.command("train", help="Train an agent (CNF by default; pre-training or reusing its action model) with periodic evaluation and checkpoints.")(
     _training_command(then_evaluate=False)
 )
-app.command("run", help="The whole pipeline: data (generated if none named), flow, agent, evaluation, report.md.")(
+app.command("run", help="The whole pipeline: data (generated if none named), action model, agent, evaluation, report.md.")(
     _training_command(then_evaluate=True)
 )
+
+
+@app.command("algos")
+def algos(as_markdown: Annotated[bool, typer.Option("--markdown", help="Print the docs page (docs/algorithms.md).")] = False) -> None:
+    """List the algorithms `--algo` takes, with what each is."""
+    from cnfrl.agents.registry import ALGORITHMS, markdown
+
+    if as_markdown:
+        print(markdown())
+        return
+
+    table = Table(title="algorithms", show_lines=True)
+    table.add_column("name")
+    table.add_column("action model")
+    table.add_column("what it is")
+    for spec in ALGORITHMS.values():
+        table.add_row(spec.name, spec.action_model or "-", spec.summary)
+    console.print(table)
 
 
 @app.command("evaluate")
 def evaluate_run(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `cnfrl train`.")],
-    episodes: Annotated[Optional[int], typer.Option(help="Evaluation episodes (default: the run's).")] = None,
+    episodes: Annotated[int | None, typer.Option(help="Evaluation episodes (default: the run's).")] = None,
 ) -> None:
-    """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md."""
+    """Evaluate a run's last checkpoint and BC through its action model; write eval.json and report.md."""
     from cnfrl.pipeline import evaluate_stage
 
     _print_eval(evaluate_stage(run_dir, episodes), run_dir)
@@ -226,7 +250,10 @@ def _print_eval(summary: dict, run_dir: Path) -> None:
     table.add_column("policy")
     table.add_column("mean", justify="right")
     table.add_column("std", justify="right")
-    for name, key in (("CNF", "final"), ("BC through the flow", "bc_flow")):
+    rows = [(summary["algo"].upper(), "final")]
+    if "bc_model" in summary:
+        rows.append((f"BC through the {summary['model']['kind']}", "bc_model"))
+    for name, key in rows:
         table.add_row(name, f"{summary[key][metric]:.1f}", f"{summary[key][metric.replace('mean', 'std')]:.1f}")
     if summary.get("dataset_" + metric) is not None:
         table.add_row("dataset mean", f"{summary['dataset_' + metric]:.1f}", "")

@@ -9,47 +9,58 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnfrl.agents.cnf import CNFConfig
+from cnfrl.agents.latent import LatentConfig
+from cnfrl.agents.registry import algorithm
 from cnfrl.errors import CnfrlError
 from cnfrl.flows.flow import FlowConfig
-from cnfrl.flows.pretrain import PretrainConfig
+from cnfrl.pretrain import PretrainConfig
 from cnfrl.train import LoopConfig
+from cnfrl.vae import VAEConfig
+
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; saved as config.json in the run directory, enough to reproduce it.
 
-    `dataset` None means the embedded default (a generated hopper-medium); `seed` drives everything.
+    `algo` names a registry entry (cnfrl.agents.registry); `agent` holds that algorithm's settings; `flow`
+    or `vae` is the action model it pre-trains (if any). `dataset` None means the embedded default (a
+    generated hopper-medium); `seed` drives everything.
     """
 
+    algo: str = "cnf"
     dataset: str | None = None
     preset: str = "paper"
     seed: int = 0
     eval_episodes: int = 10
     flow: FlowConfig = field(default_factory=FlowConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    agent: CNFConfig = field(default_factory=CNFConfig)
+    agent: Any = field(default_factory=LatentConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
 
 
-PRESETS: dict[str, RunConfig] = {
+SHARED_PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig(),
     "cpu-quick": RunConfig(
         preset="cpu-quick",
         eval_episodes=5,
         flow=FlowConfig(blocks=6, hidden=128),
         pretrain=PretrainConfig(epochs=20, sample_states=256),
-        agent=CNFConfig(actor_hidden=(256, 256), critic_hidden=(256, 256), batch_size=256),
         loop=LoopConfig(updates=30_000, chunk=1_000, eval_every=5_000),
     ),
 }
+SECTIONS = {"flow": FlowConfig, "vae": VAEConfig, "pretrain": PretrainConfig, "loop": LoopConfig}
 
 
-def preset(name: str) -> RunConfig:
-    """A named preset; a one-line error lists the valid names."""
-    if name not in PRESETS:
-        raise CnfrlError(f"{name}: unknown preset; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+def preset(name: str, algo: str = "cnf") -> RunConfig:
+    """A named preset of an algorithm: the shared sizing plus the algorithm's own settings and changes."""
+    if name not in SHARED_PRESETS:
+        raise CnfrlError(f"{name}: unknown preset; choose one of {', '.join(SHARED_PRESETS)}")
+    spec = algorithm(algo)
+    config = dataclasses.replace(SHARED_PRESETS[name], algo=algo, agent=spec.agent_presets[name])
+    for section, fields in spec.changes.get(name, {}).items():
+        config = dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **fields)})
+    return config
 
 
 def with_overrides(config: Any, assignments: list[str]) -> Any:
@@ -89,14 +100,21 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig written by `to_dict` (tuples restored)."""
-    sections = {"flow": FlowConfig, "pretrain": PretrainConfig, "agent": CNFConfig, "loop": LoopConfig}
+    """Rebuild a RunConfig written by `to_dict` (tuples and nested sections restored)."""
+    sections = {**SECTIONS, "agent": algorithm(values.get("algo", "cnf")).config_class}
+    return RunConfig(**{key: _build(sections[key], value) if key in sections else value for key, value in values.items()})
+
+
+def _build(kind: type, values: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(kind)
     built = {}
     for key, value in values.items():
-        if key in sections:
-            value = sections[key](**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            value = _build(hints[key], value)
+        elif isinstance(value, list):
+            value = tuple(value)
         built[key] = value
-    return RunConfig(**built)
+    return kind(**built)
 
 
 def save_config(config: RunConfig, path: Path) -> None:

@@ -1,12 +1,17 @@
-"""Network pieces shared by every agent: MLPs, a tanh-squashed Gaussian actor, twin critics."""
+"""Network pieces shared by every agent: MLPs, a tanh-squashed Gaussian actor, twin critics, normalisation."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax import struct
+
+if TYPE_CHECKING:
+    from cnfrl.data.transitions import Transitions
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -43,11 +48,14 @@ def sample_tanh_gaussian(
     key: jax.Array, mean: jax.Array, log_std: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Draw tanh(u), u ~ N(mean, exp(log_std)), with its log-density (change of variables through tanh)."""
-    std = jnp.exp(log_std)
-    u = mean + std * jax.random.normal(key, mean.shape)
-    log_prob = jnp.sum(-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
-    log_prob -= jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
-    return jnp.tanh(u), log_prob
+    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    return jnp.tanh(u), tanh_gaussian_log_prob(u, mean, log_std)
+
+
+def tanh_gaussian_log_prob(u: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """Log-density of tanh(u) when u ~ N(mean, exp(log_std)): the Gaussian term minus log|d tanh / du|."""
+    log_prob = jnp.sum(-0.5 * ((u - mean) / jnp.exp(log_std)) ** 2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+    return log_prob - jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
 
 
 class TwinCritic(nn.Module):
@@ -66,6 +74,28 @@ class TwinCritic(nn.Module):
             axis_size=2,
         )
         return ensemble(self.hidden, 1)(jnp.concatenate([observations, actions], axis=-1))[..., 0]
+
+
+def soft_min_q(q: jax.Array, weight: float) -> jax.Array:
+    """The soft clipped double-Q value weight * min + (1 - weight) * max over the two critics (axis 0)."""
+    return weight * q.min(0) + (1.0 - weight) * q.max(0)
+
+
+class Normalizer(struct.PyTreeNode):
+    """The dataset's observation mean and std, applied to raw observations before any network."""
+
+    mean: jax.Array
+    std: jax.Array
+
+    @classmethod
+    def of(cls, transitions: Transitions) -> Normalizer:
+        """Statistics of a dataset's observations."""
+        stats = transitions.normalization()
+        return cls(jnp.asarray(stats.mean), jnp.asarray(stats.std))
+
+    def __call__(self, observations: jax.Array) -> jax.Array:
+        """Raw observations -> normalised states."""
+        return (observations - self.mean) / self.std
 
 
 def soft_update(target: object, online: object, tau: float) -> object:

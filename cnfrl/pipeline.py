@@ -1,12 +1,11 @@
 """The stages of a run (pre-train the flow, train the agent, evaluate, report), each usable alone.
 
-A run directory holds config.json, flow/ (the flow used), checkpoints/, metrics.jsonl, tensorboard/,
+A run directory holds config.json, model/ (the flow or VAE used, if the algorithm has one), checkpoints/, metrics.jsonl, tensorboard/,
 eval.json, report.md and plots/. Every stage reads what the previous one wrote there.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -14,17 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from cnfrl.agents.cnf import CNFAgent
+from cnfrl.agents.registry import algorithm
 from cnfrl.config import RunConfig, load_config, save_config
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate
-from cnfrl.flows.pretrain import PretrainResult, load_flow, pretrained_flow
 from cnfrl.paths import cache_dir
+from cnfrl.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
 from cnfrl.reference_scores import ReferenceScores, reference_scores
 from cnfrl.report import write_report
 from cnfrl.train import CHECKPOINT, fit, load_checkpoint
@@ -68,19 +68,32 @@ def load_run_data(config: RunConfig, show_progress: bool = True) -> RunData:
     return RunData(transitions, name, env_id, reference_scores(name, transitions.metadata))
 
 
-def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_progress: bool = True) -> PretrainResult:
-    """The flow for this dataset and flow config (cached by fingerprint); copied into run_dir/flow."""
-    result = pretrained_flow(
-        data.transitions, config.flow, config.pretrain, data.name, cache_dir() / "flows", config.seed, show_progress
+def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_progress: bool = True) -> PretrainResult | None:
+    """The algorithm's action model for this dataset (cached by fingerprint + config), copied into run_dir/model.
+
+    None for algorithms without a pre-trained model (BC, LAPO).
+    """
+    kind = algorithm(config.algo).action_model
+    if kind is None:
+        return None
+    model_config = config.flow if kind == "flow" else config.vae
+    result = pretrained_model(
+        data.transitions, kind, model_config, config.pretrain, data.name, cache_dir() / "models", config.seed, show_progress
     )
     if run_dir is not None and result.cache_dir is not None:
-        shutil.copytree(result.cache_dir, Path(run_dir) / "flow", dirs_exist_ok=True)
+        shutil.copytree(result.cache_dir, Path(run_dir) / "model", dirs_exist_ok=True)
     return result
 
 
-def make_agent(config: RunConfig, data: RunData, flow: PretrainResult) -> CNFAgent:
-    """A fresh CNF agent on the run's flow, seeded from the run's seed."""
-    return CNFAgent.create(jax.random.PRNGKey(config.seed), flow.flow, data.transitions.observation_dim, config.agent)
+def make_agent(config: RunConfig, data: RunData, model: PretrainResult | None) -> Any:
+    """A fresh agent of the run's algorithm on its action model, seeded from the run's seed.
+
+    The agent holds its own copy of the model's arrays: training donates the agent's buffers, and `model`
+    stays usable (for BC through it, for the next run) afterwards.
+    """
+    spec = algorithm(config.algo)
+    own_model = jax.tree_util.tree_map(jnp.copy, model.model) if model else None
+    return spec.agent.create(jax.random.PRNGKey(config.seed), data.transitions, own_model, config.agent)
 
 
 def _evaluator(data: RunData, episodes: int):
@@ -92,60 +105,62 @@ def _evaluator(data: RunData, episodes: int):
     return run
 
 
-def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> tuple[CNFAgent, list[dict], RunData, PretrainResult]:
-    """Pre-train (or reuse) the flow, then train the agent with periodic evaluation and checkpoints."""
+def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> tuple[Any, list[dict], RunData, PretrainResult | None]:
+    """Pre-train (or reuse) the action model, then train the agent with periodic evaluation and checkpoints."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "config.json").is_file():
         config = load_config(run_dir / "config.json")
     save_config(config, run_dir / "config.json")
     data = load_run_data(config, show_progress)
-    flow = pretrain_stage(config, data, run_dir, show_progress)
-    agent = make_agent(config, data, flow)
+    model = pretrain_stage(config, data, run_dir, show_progress)
     agent, history = fit(
-        agent, data.transitions, config.loop, config.agent.batch_size, run_dir,
+        make_agent(config, data, model), data.transitions, config.loop, config.agent.batch_size, run_dir,
         _evaluator(data, config.eval_episodes), config.seed, resume, show_progress,
     )
-    return agent, history, data, dataclasses.replace(flow, flow=agent.flow)
+    return agent, history, data, model
 
 
 def evaluate_stage(
     run_dir: Path,
     episodes: int | None = None,
     show_progress: bool = True,
-    loaded: tuple[RunData, PretrainResult] | None = None,
+    loaded: tuple[RunData, PretrainResult | None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run's last checkpoint and BC through its flow; write eval.json and report.md.
+    """Evaluate a run's last checkpoint and BC through its action model (if any); write eval.json and report.md.
 
-    `loaded` passes the dataset and flow when the caller (`cnfrl run`) has them already; otherwise the flow
-    is the one the training stage copied into run_dir/flow.
+    `loaded` passes the dataset and model when the caller (`cnfrl run`) has them already; otherwise the model
+    is the one the training stage copied into run_dir/model.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise CnfrlError(f"{run_dir}: no checkpoint to evaluate; run `cnfrl train` into this directory first")
     config = load_config(run_dir / "config.json")
-    data, flow = loaded if loaded is not None else (load_run_data(config, show_progress), None)
-    if flow is None:
-        flow = load_flow(run_dir / "flow") if (run_dir / "flow" / "flow.json").is_file() else pretrain_stage(config, data, None, show_progress)
-    agent, updates, history = load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, flow))
+    if loaded is not None:
+        data, model = loaded
+    else:
+        data = load_run_data(config, show_progress)
+        stored = run_dir / "model"
+        model = load_model(stored) if (stored / MODEL_FILE).is_file() else pretrain_stage(config, data, None, show_progress)
+    agent, updates, history = load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, model))
     episodes = episodes or config.eval_episodes
-    final = _evaluator(data, episodes)(agent)
-    bc_act = jax.jit(flow.flow.behaviour_action)
-    bc = evaluate(lambda obs: bc_act(obs), data.env_id, episodes, EVAL_SEED, data.references).summary()
-    dataset_return = float(np.mean(data.transitions.episode_returns()))
     summary = {
+        "algo": config.algo,
         "dataset": data.name,
         "env_id": data.env_id,
         "preset": config.preset,
         "seed": config.seed,
         "updates": updates,
         "eval_episodes": episodes,
-        "flow_best_epoch": flow.best_epoch,
-        "final": final,
-        "bc_flow": bc,
-        "dataset_return_mean": dataset_return,
-        "dataset_score_mean": data.references.normalize(dataset_return) if data.references else None,
+        "final": _evaluator(data, episodes)(agent),
     }
+    if model is not None:
+        bc_act = jax.jit(model.model.behaviour_action)
+        summary["model"] = {"kind": model.model.kind, "best_epoch": model.best_epoch}
+        summary["bc_model"] = evaluate(lambda obs: bc_act(obs), data.env_id, episodes, EVAL_SEED, data.references).summary()
+    dataset_return = float(np.mean(data.transitions.episode_returns()))
+    summary["dataset_return_mean"] = dataset_return
+    summary["dataset_score_mean"] = data.references.normalize(dataset_return) if data.references else None
     (run_dir / "eval.json").write_text(json.dumps(summary, indent=1) + "\n")
     write_report(run_dir, summary, history)
     return summary

@@ -8,15 +8,15 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
-def learning_curve(history: list[dict], baselines: dict[str, float], path: Path, metric: str) -> Path:
+def learning_curve(history: list[dict], baselines: dict[str, float], path: Path, metric: str, label: str = "agent") -> Path:
     """Plot the evaluation metric against updates, with horizontal lines for the baselines."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(6, 4))
     steps = [record["step"] for record in history]
-    axis.plot(steps, [record[f"eval_{metric}"] for record in history], marker="o", label="CNF")
+    axis.plot(steps, [record[f"eval_{metric}"] for record in history], marker="o", label=label)
     for name, value in baselines.items():
         axis.axhline(value, linestyle="--", linewidth=1, label=name, color=f"C{len(axis.lines)}")
     axis.set_xlabel("updates")
@@ -30,26 +30,30 @@ def learning_curve(history: list[dict], baselines: dict[str, float], path: Path,
 
 
 def write_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) -> Path:
-    """report.md: what ran, the final evaluation next to BC through the flow and the dataset, the curve."""
+    """report.md: what ran, the final evaluation next to BC through the action model and the dataset, the curve."""
     metric = "score_mean" if "score_mean" in summary["final"] else "return_mean"
     unit = "normalised score" if metric == "score_mean" else "return"
-    baselines = {"BC through the flow (z = 0)": summary["bc_flow"][metric]}
+    std = metric.replace("mean", "std")
+    algo = summary["algo"].upper()
+    rows = {f"{algo} (final)": summary["final"]}
+    model_text = ""
+    if "bc_model" in summary:
+        kind = summary["model"]["kind"]
+        rows[f"BC through the {kind} (z = 0)"] = summary["bc_model"]
+        model_text = f"{kind} best epoch {summary['model']['best_epoch']}, "
+    baselines = {name: result[metric] for name, result in list(rows.items())[1:]}
     if summary.get("dataset_" + metric) is not None:
         baselines["dataset mean"] = summary["dataset_" + metric]
-    learning_curve(history, baselines, Path(run_dir) / "plots" / "learning_curve.png", metric)
-    final, bc = summary["final"], summary["bc_flow"]
-    std = metric.replace("mean", "std")
+    learning_curve(history, baselines, Path(run_dir) / "plots" / "learning_curve.png", metric, algo)
     lines = [
-        f"# cnfrl run: {summary['dataset']}",
+        f"# cnfrl run: {summary['algo']} on {summary['dataset']}",
         "",
         f"Preset `{summary['preset']}`, seed {summary['seed']}, {summary['updates']:,} updates, "
-        f"flow best epoch {summary['flow_best_epoch']}, {summary['eval_episodes']} evaluation episodes "
-        f"(deterministic policy) on `{summary['env_id']}`.",
+        f"{model_text}{summary['eval_episodes']} evaluation episodes (deterministic policy) on `{summary['env_id']}`.",
         "",
         f"| policy | {unit} (mean +- std) |",
         "|---|---:|",
-        f"| CNF (final) | {final[metric]:.1f} +- {final[std]:.1f} |",
-        f"| BC through the flow (z = 0) | {bc[metric]:.1f} +- {bc[std]:.1f} |",
+        *(f"| {name} | {result[metric]:.1f} +- {result[std]:.1f} |" for name, result in rows.items()),
     ]
     if summary.get("dataset_" + metric) is not None:
         lines.append(f"| dataset mean episode | {summary['dataset_' + metric]:.1f} |")

@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import serialization
 
 from cnfrl.data.transitions import Transitions
+from cnfrl.errors import CnfrlError
 from cnfrl.progress import progress_bar
 
 CHECKPOINT = "checkpoints/last.msgpack"
@@ -86,12 +88,13 @@ def fit(
 ) -> tuple[Any, list[dict]]:
     """Train `agent` for `loop.updates` updates, evaluating every `eval_every`; returns it and the eval history.
 
+    With `loop.updates` 0 (an agent with nothing to train) the agent is evaluated and checkpointed once.
     Every chunk's randomness comes from (seed, chunk index), so a run resumed from its last checkpoint ends
     with exactly the parameters an uninterrupted run reaches. The agent passed in is consumed (its device
-    buffers are donated to the updates): use the returned one, and its `flow`.
+    buffers are donated to the updates): use the returned one.
     """
     if loop.eval_every % loop.chunk or loop.updates % loop.chunk:
-        raise ValueError("updates and eval_every must be multiples of chunk")
+        raise CnfrlError(f"updates ({loop.updates}) and eval_every ({loop.eval_every}) must be multiples of chunk ({loop.chunk})")
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
     done, history = 0, []
@@ -102,6 +105,9 @@ def fit(
     data = device_batches(transitions)
     base_key = jax.random.PRNGKey(seed)
     writer = _tensorboard(run_dir)
+    if loop.updates == 0 and not history:
+        history.append({"step": 0, **{f"eval_{k}": v for k, v in evaluate(agent).items()}})
+        save_checkpoint(checkpoint, agent, 0, history)
     with progress_bar() as bar, open(metrics_path, "a") as log:
         task = bar.add_task("training", total=loop.updates, completed=done, visible=show_progress)
         while done < loop.updates:

@@ -78,7 +78,7 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     run_dir = tmp_path / "run"
     result = cnfrl("run", "hopper-random", *tiny, "--run-dir", str(run_dir))
     assert result.returncode == 0, result.stderr
-    for name in ("config.json", "flow/flow.npz", "flow/metrics.jsonl", "checkpoints/last.msgpack", "metrics.jsonl",
+    for name in ("config.json", "model/model.npz", "model/metrics.jsonl", "checkpoints/last.msgpack", "metrics.jsonl",
                  "eval.json", "report.md", "plots/learning_curve.png"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tensorboard").iterdir())
@@ -90,3 +90,17 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert bad.returncode == 1 and "unknown setting 'nothing'" in bad.stderr
     unknown = cnfrl("train", "hopper-random", "--preset", "huge")
     assert unknown.returncode == 1 and "huge: unknown preset; choose one of paper, cpu-quick" in unknown.stderr
+    no_algo = cnfrl("train", "hopper-random", "--algo", "sac")
+    assert no_algo.returncode == 1 and "sac: unknown algorithm; choose one of cnf, plas, lapo, bc" in no_algo.stderr
+    no_model = cnfrl("pretrain", "hopper-random", "--algo", "bc")
+    assert no_model.returncode == 1 and "bc pre-trains no action model" in no_model.stderr
+
+
+def test_algos_lists_the_registry():
+    result = cnfrl("algos")
+    assert result.returncode == 0
+    for name in ("cnf", "plas", "lapo", "bc-flow", "cnf-normal-unbounded", "cnf-vae", "cnf-plas-objective"):
+        assert name in result.stdout
+    page = cnfrl("algos", "--markdown")
+    docs = Path(__file__).parent.parent / "docs" / "algorithms.md"
+    assert page.stdout == docs.read_text(), "docs/algorithms.md is stale: cnfrl algos --markdown > docs/algorithms.md"

@@ -107,7 +107,7 @@ def test_box_maps_to_actions_and_actions_to_box():
 
 def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     from cnfrl.data.transitions import Transitions
-    from cnfrl.flows.pretrain import PretrainConfig, pretrain_flow
+    from cnfrl.pretrain import PretrainConfig, pretrain_flow
 
     rng = np.random.default_rng(0)
     n = 8192
@@ -119,8 +119,8 @@ def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     ends[-1] = True
     toy = Transitions(observations, actions, np.zeros(n), observations, np.zeros(n), ends, ends)
     result = pretrain_flow(toy, FlowConfig(blocks=6, hidden=64), PretrainConfig(epochs=40, batch_size=256, learning_rate=1e-3, grad_clip=1.0, sample_states=64), seed=0, show_progress=False)
-    assert result.metrics[result.best_epoch - 1]["val_nll"] == min(m["val_nll"] for m in result.metrics)
-    samples = np.asarray(result.flow.sample(jax.random.PRNGKey(0), jnp.asarray(observations[:2000])))
+    assert result.metrics[result.best_epoch - 1]["val_loss"] == min(m["val_loss"] for m in result.metrics)
+    samples = np.asarray(result.model.sample(jax.random.PRNGKey(0), jnp.asarray(observations[:2000])))
     nearest = np.argmin(((samples[:, None] - centres[None]) ** 2).sum(-1), axis=1)
     shares = np.bincount(nearest, minlength=4) / len(samples)
     assert np.all(shares > 0.15), shares

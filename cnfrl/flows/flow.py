@@ -63,6 +63,15 @@ class ConditionalFlow(nn.Module):
         latents, log_det = self.encode(actions, states)
         return base_log_prob(latents, self.config.latent) + log_det
 
+    @property
+    def latent_dim(self) -> int:
+        """The latent has the action's size."""
+        return self.action_dim
+
+    def loss(self, actions: jax.Array, states: jax.Array, key: jax.Array) -> jax.Array:
+        """Per-sample training loss: the negative log-likelihood (`key` unused; the VAE's loss needs one)."""
+        return -self.log_prob(actions, states)
+
     def sample(self, key: jax.Array, states: jax.Array) -> jax.Array:
         """Actions drawn from the flow for each state: z from the base distribution, decoded."""
         latents = sample_base(key, (*states.shape[:-1], self.action_dim), self.config.latent)

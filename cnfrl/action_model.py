@@ -1,0 +1,57 @@
+"""What the latent agents decode with: a trained, frozen generative model of the dataset's actions.
+
+A flow and a conditional VAE both map (latent, state) -> action; this base pytree holds their parameters with
+the state normalisation they were trained under, so an agent treats either the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+class ActionModel(struct.PyTreeNode):
+    """Parameters, observation mean and std, action size and architecture of a frozen action model."""
+
+    params: Any
+    state_mean: jax.Array
+    state_std: jax.Array
+    action_dim: int = struct.field(pytree_node=False)
+    config: Any = struct.field(pytree_node=False)
+
+    kind = "action model"
+
+    @classmethod
+    def build(cls, action_dim: int, config: Any) -> nn.Module:
+        """The Flax module for this architecture (subclasses say which)."""
+        raise NotImplementedError
+
+    @property
+    def module(self) -> nn.Module:
+        """The Flax module the parameters belong to."""
+        return type(self).build(self.action_dim, self.config)
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the latent an agent acts in."""
+        return self.module.latent_dim
+
+    def normalize(self, observations: jax.Array) -> jax.Array:
+        """Raw observations -> the normalised states the model is conditioned on."""
+        return (observations - self.state_mean) / self.state_std
+
+    def decode(self, latents: jax.Array, observations: jax.Array) -> jax.Array:
+        """Latent -> action for raw observations (gradients flow through to the latents)."""
+        return self.module.apply(self.params, latents, self.normalize(observations), method="decode")
+
+    def sample(self, key: jax.Array, observations: jax.Array) -> jax.Array:
+        """Actions drawn from the model for raw observations."""
+        return self.module.apply(self.params, key, self.normalize(observations), method="sample")
+
+    def behaviour_action(self, observations: jax.Array) -> jax.Array:
+        """Behaviour cloning through the model: the decoded latent centre (z = 0)."""
+        return self.decode(jnp.zeros((*observations.shape[:-1], self.latent_dim)), observations)

@@ -1,0 +1,198 @@
+"""The latent actor-critic behind CNF, PLAS and the paper's ablations.
+
+An actor acts in the latent space of a frozen action model (a flow for CNF, a conditional VAE for PLAS); the
+model decodes the latent to an action and twin critics judge decoded actions. Two objectives:
+- "awr" (CNF, the authors' implementation): a Gaussian latent actor squashed by tanh, trained by
+  advantage-weighted L1 regression through the decoder, w = min(exp((min Q(s, a_data) - min Q(s, a_pi)) /
+  lambda), 100); the critic target samples the actor, no target actor.
+- "plas" (PLAS, and CNF's PLAS-style option): a deterministic latent actor maximising Q1 of the decoded
+  action, with a target actor, an optional perturbation of the decoded action (PLAS+P) and the soft
+  clipped double-Q target soft_min * min + (1 - soft_min) * max.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.training.train_state import TrainState
+
+from cnfrl.action_model import ActionModel
+from cnfrl.data.transitions import Transitions
+from cnfrl.networks import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    MLP,
+    TwinCritic,
+    soft_min_q,
+    soft_update,
+)
+
+Batch = dict[str, jax.Array]
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """Hyper-parameters of the latent actor-critic (CNF's reference values as defaults).
+
+    `latent_bound` is the box the actor acts in (PLAS's max_latent_action); `bounded_latent=False` drops the
+    actor's tanh (the unbounded ablation); `perturbation` > 0 adds PLAS+P's perturbation of that size.
+    """
+
+    actor_hidden: tuple[int, ...] = (256, 256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256, 256)
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    batch_size: int = 512
+    gamma: float = 0.99
+    tau: float = 2e-3
+    objective: Literal["awr", "plas"] = "awr"
+    awr_lambda: float = 1.0 / 3.0
+    max_weight: float = 100.0
+    bounded_latent: bool = True
+    latent_bound: float = 1.0
+    soft_min: float = 1.0
+    perturbation: float = 0.0
+    perturbation_hidden: tuple[int, ...] = (400, 300)
+
+
+class LatentActor(nn.Module):
+    """State -> latent head (mean and log std, or a deterministic latent) and, for PLAS+P, a perturbation."""
+
+    hidden: Sequence[int]
+    latent_dim: int
+    action_dim: int
+    stochastic: bool
+    perturbation_hidden: Sequence[int] = ()
+
+    def setup(self) -> None:
+        self.head = MLP(self.hidden, (2 if self.stochastic else 1) * self.latent_dim)
+        if self.perturbation_hidden:
+            self.perturbation = MLP(self.perturbation_hidden, self.action_dim)
+
+    def latent(self, states: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        """Pre-squash latent mean and, for a stochastic actor, its clipped log std."""
+        out = self.head(states)
+        if not self.stochastic:
+            return out, None
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+    def perturb(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+        """A correction in (-1, 1)^d of decoded actions, scaled by the agent."""
+        return jnp.tanh(self.perturbation(jnp.concatenate([states, actions], -1)))
+
+    def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+        """Touch every sub-network once (what `init` calls to create all parameters)."""
+        mean, _ = self.latent(states)
+        return mean.sum() + (self.perturb(states, actions).sum() if self.perturbation_hidden else 0.0)
+
+
+class LatentAgent(struct.PyTreeNode):
+    """Actor, twin critics, target networks and the frozen action model, as one pytree."""
+
+    actor: TrainState
+    critic: TrainState
+    target_actor_params: Any
+    target_critic_params: Any
+    model: ActionModel
+    rng: jax.Array
+    config: LatentConfig = struct.field(pytree_node=False)
+
+    @classmethod
+    def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LatentConfig = LatentConfig()) -> LatentAgent:
+        """Fresh actor and critics on top of a trained action model."""
+        actor_key, critic_key, rng = jax.random.split(key, 3)
+        observations, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, model.action_dim))
+        actor_def = _actor(config, model)
+        actor_params = actor_def.init(actor_key, observations, actions)["params"]
+        critic_def = TwinCritic(config.critic_hidden)
+        critic_params = critic_def.init(critic_key, observations, actions)["params"]
+        copy = lambda tree: jax.tree_util.tree_map(jnp.copy, tree)
+        return cls(
+            actor=TrainState.create(apply_fn=actor_def.apply, params=actor_params, tx=optax.adam(config.actor_lr)),
+            critic=TrainState.create(apply_fn=critic_def.apply, params=critic_params, tx=optax.adam(config.critic_lr)),
+            target_actor_params=copy(actor_params),
+            target_critic_params=copy(critic_params),
+            model=model,
+            rng=rng,
+            config=config,
+        )
+
+    def latent(self, params: Any, states: jax.Array, key: jax.Array | None) -> jax.Array:
+        """The actor's latent for normalised states: a sample when `key` is given, else the deterministic one."""
+        mean, log_std = self.actor.apply_fn({"params": params}, states, method=LatentActor.latent)
+        u = mean if key is None or log_std is None else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        return self.config.latent_bound * jnp.tanh(u) if self.config.bounded_latent else u
+
+    def policy_action(self, params: Any, observations: jax.Array, key: jax.Array | None) -> jax.Array:
+        """Decoded action of the actor with `params` (perturbed and clipped for PLAS+P)."""
+        states = self.model.normalize(observations)
+        actions = self.model.decode(self.latent(params, states, key), observations)
+        if self.config.perturbation > 0:
+            correction = self.actor.apply_fn({"params": params}, states, actions, method=LatentActor.perturb)
+            actions = jnp.clip(actions + self.config.perturbation * correction, -1.0, 1.0)
+        return actions
+
+    def q(self, params: Any, states: jax.Array, actions: jax.Array) -> jax.Array:
+        """Both critics' values, shape (2, batch)."""
+        return self.critic.apply_fn({"params": params}, states, actions)
+
+    def critic_target(self, batch: Batch, key: jax.Array) -> jax.Array:
+        """y = r + gamma (1 - terminal) softmin Q'(s', a'); a time-out is not a terminal."""
+        next_params = self.target_actor_params if self.config.objective == "plas" else self.actor.params
+        next_actions = self.policy_action(next_params, batch["next_observations"], key)
+        next_q = self.q(self.target_critic_params, self.model.normalize(batch["next_observations"]), next_actions)
+        value = soft_min_q(next_q, self.config.soft_min)
+        return jax.lax.stop_gradient(batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value)
+
+    def update(self, batch: Batch) -> tuple[LatentAgent, dict[str, jax.Array]]:
+        """One critic step, one actor step, then the soft target updates."""
+        rng, next_key, actor_key = jax.random.split(self.rng, 3)
+        states = self.model.normalize(batch["observations"])
+        target = self.critic_target(batch, next_key)
+
+        def critic_loss(params):
+            q = self.q(params, states, batch["actions"])
+            return ((q - target) ** 2).mean(axis=1).sum(), q.mean()
+
+        (c_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(self.critic.params)
+        critic = self.critic.apply_gradients(grads=grads)
+        agent = self.replace(critic=critic)
+        actor_loss = agent._plas_loss if self.config.objective == "plas" else agent._awr_loss
+        (a_loss, aux), grads = jax.value_and_grad(actor_loss, has_aux=True)(self.actor.params, batch, states, actor_key)
+        actor = self.actor.apply_gradients(grads=grads)
+        agent = agent.replace(
+            actor=actor,
+            target_actor_params=soft_update(self.target_actor_params, actor.params, self.config.tau),
+            target_critic_params=soft_update(self.target_critic_params, critic.params, self.config.tau),
+            rng=rng,
+        )
+        return agent, {"critic_loss": c_loss, "actor_loss": a_loss, "q": q_mean, **aux}
+
+    def _awr_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
+        policy_actions = self.policy_action(params, batch["observations"], key)
+        q_data = self.q(self.critic.params, states, batch["actions"]).min(0)
+        q_policy = self.q(self.critic.params, states, jax.lax.stop_gradient(policy_actions)).min(0)
+        weights = jax.lax.stop_gradient(jnp.minimum(jnp.exp((q_data - q_policy) / self.config.awr_lambda), self.config.max_weight))
+        loss = (weights[:, None] * jnp.abs(policy_actions - batch["actions"])).mean()
+        return loss, {"weight_mean": weights.mean()}
+
+    def _plas_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
+        q = self.q(self.critic.params, states, self.policy_action(params, batch["observations"], None))[0]
+        return -q.mean(), {"policy_q": q.mean()}
+
+    def act(self, observations: jax.Array) -> jax.Array:
+        """Deterministic actions for raw observations: the decoded latent tanh(mean)."""
+        return self.policy_action(self.actor.params, observations, None)
+
+
+def _actor(config: LatentConfig, model: ActionModel) -> LatentActor:
+    perturbation_hidden = config.perturbation_hidden if config.perturbation > 0 else ()
+    return LatentActor(config.actor_hidden, model.latent_dim, model.action_dim, config.objective == "awr", perturbation_hidden)
