@@ -1,5 +1,6 @@
-"""The latent actor-critic (CNF and its variants): finite updates, bootstrapping through time-outs, exact resume."""
+"""The latent actor-critic (CNF, PLAS and the ablations): bootstrapping through time-outs, PLAS+P's perturbation."""
 
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -49,3 +50,20 @@ def test_time_outs_do_not_stop_bootstrapping():
     target = agent.critic_target(batch, jax.random.PRNGKey(0))
     assert abs(float(target[0])) > 1e-3
     assert float(target[1]) == 0.0
+
+
+def test_plas_perturbation_moves_decoded_actions_by_at_most_its_size():
+    """PLAS+P: the perturbation layer corrects the decoded action by at most `perturbation` per dimension."""
+    config = dataclasses.replace(SMALL, objective="plas", perturbation=0.05, perturbation_hidden=(16,))
+    transitions = toy_transitions()
+    agent = LatentAgent.create(jax.random.PRNGKey(2), transitions, toy_flow(), config)
+    data = device_batches(transitions)
+    agent, metrics = jax.jit(lambda agent, batch: agent.update(batch))(agent, {k: v[:64] for k, v in data.items()})
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    observations = jnp.asarray(transitions.observations[:32])
+    states = agent.model.normalize(observations)
+    decoded = agent.model.decode(agent.latent(agent.actor.params, states, None), observations)
+    perturbed = agent.act(observations)
+    gap = np.abs(np.asarray(perturbed - decoded))
+    assert gap.max() <= 0.05 + 1e-6 and gap.max() > 0
+    assert bool(jnp.all(jnp.abs(perturbed) <= 1))
