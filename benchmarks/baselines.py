@@ -3,7 +3,9 @@
 Each (seed, dataset, algorithm) is an ordinary run (`cnfrl run --algo ALGO DATASET --preset PRESET --seed S`)
 in RUNS/DATASET/ALGO/sSEED; a finished run (eval.json present) is skipped, an interrupted one resumes, so
 the benchmark can be stopped and restarted. After every run the table of final normalised scores (mean and
-std over the seeds done, 10 deterministic episodes each) and the paper's ablation directions are rewritten.
+std over the seeds done, 10 deterministic episodes each) and the paper's ablation directions are rewritten,
+with every run's final score in the same name .json. "seconds per run" is wall time including the action
+model's pre-training when the run was the first to need it (later runs read it from the cache).
 Usage: python benchmarks/baselines.py [--datasets hopper-medium halfcheetah-medium] [--seeds 0 1 2]
        [--algos cnf plas ...] [--preset cpu-quick] [--out benchmarks/results/baselines_cpu.md]
 """
@@ -58,12 +60,18 @@ def table(results: dict, datasets: list[str], algos: list[str]) -> tuple[list[li
     rows = [[a, *(_cell(scores[(d, a)]) for d in datasets), f"{np.mean([r.get('seconds', np.nan) for d in datasets for r in results.get((d, a), [])] or [np.nan]):.0f}"] for a in algos]
     dataset_scores = [next(iter(results.get((d, a), [{}]) for a in algos if results.get((d, a))), [{}])[0].get("dataset_score_mean") for d in datasets]
     rows.append(["dataset mean return", *("-" if s is None else f"{s:.1f}" for s in dataset_scores), ""])
-    notes = ["Paper's ablation directions (difference of the seed means; positive = the paper's direction):", ""]
+    notes = [
+        "Mean +- std over seeds (n = seeds done). Paper's ablation directions (difference of the seed means;",
+        "positive = the paper's direction; 'within the spread' when it is smaller than the larger of the two stds):",
+        "",
+    ]
     for label, better, worse in ABLATIONS:
         for d in datasets:
             if scores.get((d, better)) and scores.get((d, worse)):
                 gap = np.mean(scores[(d, better)]) - np.mean(scores[(d, worse)])
-                notes.append(f"- {d}, {label}: {gap:+.1f} ({'holds' if gap > 0 else 'does not hold'})")
+                spread = max(np.std(scores[(d, better)]), np.std(scores[(d, worse)]))
+                verdict = ("holds" if gap > 0 else "does not hold") + (", within the spread" if abs(gap) <= spread else "")
+                notes.append(f"- {d}, {label}: {gap:+.1f} ({verdict})")
     return rows, "\n".join(notes)
 
 
@@ -89,6 +97,12 @@ def main() -> None:
                 summary = run_one(args.runs, dataset, algo, seed, args.preset, args.overrides, args.episodes)
                 results.setdefault((dataset, algo), []).append(summary)
                 rows, notes = table(results, args.datasets, args.algos)
+                if args.out is not None:
+                    finals = [
+                        {"dataset": d, "algo": a, "seed": r["seed"], "score": r["final"]["score_mean"], "seconds": r.get("seconds")}
+                        for (d, a), runs in results.items() for r in runs
+                    ]
+                    args.out.with_suffix(".json").write_text(json.dumps(finals, indent=1) + "\n")
                 write_table(
                     f"Final normalised score, preset {args.preset}, {args.episodes} evaluation episodes per seed",
                     command,
