@@ -1,7 +1,7 @@
-"""The stages of a run (pre-train the flow, train the agent, evaluate, report), each usable alone.
+"""The stages of a run (pre-train the action model, train the agent, evaluate, report), each usable alone.
 
-A run directory holds config.json, model/ (the flow or VAE used, if the algorithm has one), checkpoints/, metrics.jsonl, tensorboard/,
-eval.json, report.md and plots/. Every stage reads what the previous one wrote there.
+A run directory holds config.json, model/ (the flow or VAE used, if the algorithm has one), checkpoints/,
+metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads what the previous one wrote.
 """
 
 from __future__ import annotations
