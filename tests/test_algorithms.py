@@ -163,7 +163,7 @@ def test_learns_the_better_mode_of_a_one_step_task(name, trained_models):
     if kind is not None:
         model = trained_models[f"{kind}-{config.flow if kind == 'flow' else config.vae}"]
     agent = make_agent(config, run_data(transitions), model)
-    updates = config.loop.updates and 3000
+    updates = 3000 if config.loop.updates else 0
     if updates:
         agent, _ = run_updates(agent, device_batches(transitions), jax.random.PRNGKey(0), updates, 64)
     states = np.random.default_rng(1).uniform(-1, 1, (2000, OBS)).astype(np.float32)
