@@ -44,7 +44,7 @@ def synthetic(n: int = 200_000) -> Transitions:
 def updates_per_second(preset: str, algo: str, data: Transitions, updates: int) -> float:
     config = named_preset(preset, algo)
     kind = algorithm(algo).action_model
-    model = None if kind is None else PretrainResult(untrained_model(data, kind, config.flow if kind == "flow" else config.vae), 0, [])
+    model = None if kind is None else PretrainResult(untrained_model(data, kind, config.model_config), 0, [])
     agent = make_agent(config, RunData(data, "synthetic", "", None), model)
     key = jax.random.PRNGKey(0)
     batches = device_batches(data)

@@ -1,7 +1,7 @@
 """What the latent agents decode with: a trained, frozen generative model of the dataset's actions.
 
 A flow and a conditional VAE both map (latent, state) -> action; this base pytree holds their parameters with
-the state normalisation they were trained under, so an agent treats either the same way.
+the state normaliser they were trained under, so an agent treats either the same way.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from cnfrl.networks import Normalizer
 from flax import struct
 
 
 class ActionModel(struct.PyTreeNode):
-    """Parameters, observation mean and std, action size and architecture of a frozen action model."""
+    """Parameters, observation normaliser, action size and architecture of a frozen action model."""
 
     params: Any
-    state_mean: jax.Array
-    state_std: jax.Array
+    normalizer: Normalizer
     action_dim: int = struct.field(pytree_node=False)
     config: Any = struct.field(pytree_node=False)
 
@@ -42,7 +43,7 @@ class ActionModel(struct.PyTreeNode):
 
     def normalize(self, observations: jax.Array) -> jax.Array:
         """Raw observations -> the normalised states the model is conditioned on."""
-        return (observations - self.state_mean) / self.state_std
+        return self.normalizer(observations)
 
     def decode(self, latents: jax.Array, observations: jax.Array) -> jax.Array:
         """Latent -> action for raw observations (gradients flow through to the latents)."""

@@ -38,6 +38,12 @@ class RunConfig:
     agent: Any = field(default_factory=LatentConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
 
+    @property
+    def model_config(self) -> Any:
+        """Settings of the algorithm's pre-trained action model (`flow` or `vae`), None when it has none."""
+        kind = algorithm(self.algo).action_model
+        return None if kind is None else getattr(self, kind)
+
 
 SHARED_PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig(),

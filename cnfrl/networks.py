@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import struct
 
 if TYPE_CHECKING:
-    from cnfrl.data.transitions import Transitions
+    from cnfrl.data.transitions import NormalizationStats, Transitions
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
@@ -90,7 +90,11 @@ class Normalizer(struct.PyTreeNode):
     @classmethod
     def of(cls, transitions: Transitions) -> Normalizer:
         """Statistics of a dataset's observations."""
-        stats = transitions.normalization()
+        return cls.from_stats(transitions.normalization())
+
+    @classmethod
+    def from_stats(cls, stats: NormalizationStats) -> Normalizer:
+        """The normaliser of statistics already computed."""
         return cls(jnp.asarray(stats.mean), jnp.asarray(stats.std))
 
     def __call__(self, observations: jax.Array) -> jax.Array:

@@ -76,9 +76,8 @@ def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_
     kind = algorithm(config.algo).action_model
     if kind is None:
         return None
-    model_config = config.flow if kind == "flow" else config.vae
     result = pretrained_model(
-        data.transitions, kind, model_config, config.pretrain, data.name, cache_dir() / "models", config.seed, show_progress
+        data.transitions, kind, config.model_config, config.pretrain, data.name, cache_dir() / "models", config.seed, show_progress
     )
     if run_dir is not None and result.cache_dir is not None:
         shutil.copytree(result.cache_dir, Path(run_dir) / "model", dirs_exist_ok=True)

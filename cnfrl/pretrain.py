@@ -23,6 +23,7 @@ from cnfrl.checkpoint import load_params, save_params
 from cnfrl.data.transitions import Transitions
 from cnfrl.flows.flow import FlowConfig
 from cnfrl.flows.model import FlowModel
+from cnfrl.networks import Normalizer
 from cnfrl.progress import progress_bar
 from cnfrl.vae import VAEConfig, VAEModel
 
@@ -126,7 +127,7 @@ def untrained_model(transitions: Transitions, kind: str, model_config: Any, seed
     states = jnp.asarray(stats.normalize(transitions.observations[index]))
     module = MODEL_CLASSES[kind].build(transitions.action_dim, model_config)
     params = _init_params(module, jax.random.PRNGKey(seed), jnp.asarray(transitions.actions[index]), states)
-    return MODEL_CLASSES[kind](params, jnp.asarray(stats.mean), jnp.asarray(stats.std), transitions.action_dim, model_config)
+    return MODEL_CLASSES[kind](params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
 
 
 def pretrain_action_model(
@@ -185,7 +186,7 @@ def pretrain_action_model(
             if np.isfinite(val_loss) and val_loss < best_loss:
                 best_params, best_loss, best_epoch = params, val_loss, epoch
             bar.update(task, completed=epoch, description=f"{label} (val loss {val_loss:.3f}, best {best_loss:.3f} @ {best_epoch})")
-    model = model_class(best_params, jnp.asarray(stats.mean), jnp.asarray(stats.std), transitions.action_dim, model_config)
+    model = model_class(best_params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
     return PretrainResult(model, best_epoch, metrics)
 
 
@@ -211,7 +212,7 @@ def save_model(result: PretrainResult, directory: Path) -> Path:
     """Write the model (parameters, normalisation, kind and config) and its epoch metrics to a directory."""
     directory = Path(directory)
     model = result.model
-    save_params({"params": model.params, "state_mean": model.state_mean, "state_std": model.state_std}, directory / "model.npz")
+    save_params({"params": model.params, "state_mean": model.normalizer.mean, "state_std": model.normalizer.std}, directory / "model.npz")
     meta = {"kind": model.kind, "action_dim": model.action_dim, "config": dataclasses.asdict(model.config), "best_epoch": result.best_epoch}
     (directory / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in result.metrics))
     (directory / MODEL_FILE).write_text(json.dumps(meta, indent=1) + "\n")
@@ -225,7 +226,8 @@ def load_model(directory: Path) -> PretrainResult:
     stored = load_params(directory / "model.npz")
     params = jax.tree_util.tree_map(jnp.asarray, stored["params"])
     config = CONFIG_CLASSES[meta["kind"]](**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
-    model = MODEL_CLASSES[meta["kind"]](params, jnp.asarray(stored["state_mean"]), jnp.asarray(stored["state_std"]), meta["action_dim"], config)
+    normalizer = Normalizer(jnp.asarray(stored["state_mean"]), jnp.asarray(stored["state_std"]))
+    model = MODEL_CLASSES[meta["kind"]](params, normalizer, meta["action_dim"], config)
     metrics = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
     return PretrainResult(model, meta["best_epoch"], metrics, directory)
 

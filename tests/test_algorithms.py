@@ -84,7 +84,7 @@ def untrained(name: str, transitions: Transitions) -> PretrainResult | None:
     config, kind = small_config(name), algorithm(name).action_model
     if kind is None:
         return None
-    return PretrainResult(untrained_model(transitions, kind, config.flow if kind == "flow" else config.vae), 0, [])
+    return PretrainResult(untrained_model(transitions, kind, config.model_config), 0, [])
 
 
 def leaves_equal(a: Any, b: Any) -> None:
@@ -144,7 +144,7 @@ def trained_models() -> dict[str, PretrainResult]:
         if kind is None:
             continue
         config = small_config(name)
-        model_config = config.flow if kind == "flow" else config.vae
+        model_config = config.model_config
         key = f"{kind}-{model_config}"
         if key not in models:
             settings = PretrainConfig(epochs=30, batch_size=256, learning_rate=2e-3, grad_clip=1.0, sample_states=64)
@@ -161,7 +161,7 @@ def test_learns_the_better_mode_of_a_one_step_task(name, trained_models):
     kind = algorithm(name).action_model
     model = None
     if kind is not None:
-        model = trained_models[f"{kind}-{config.flow if kind == 'flow' else config.vae}"]
+        model = trained_models[f"{kind}-{config.model_config}"]
     agent = make_agent(config, run_data(transitions), model)
     updates = 3000 if config.loop.updates else 0
     if updates:

@@ -10,6 +10,7 @@ from cnfrl.agents.latent import LatentAgent, LatentConfig
 from cnfrl.data.transitions import Transitions
 from cnfrl.flows.flow import ConditionalFlow, FlowConfig
 from cnfrl.flows.model import FlowModel
+from cnfrl.networks import Normalizer
 from cnfrl.train import device_batches
 
 OBS, ACT = 4, 2
@@ -34,7 +35,7 @@ def toy_flow(latent="uniform"):
     module = ConditionalFlow(ACT, FlowConfig(blocks=2, hidden=16, latent=latent))
     key = jax.random.PRNGKey(0)
     params = module.init(key, jax.random.uniform(key, (64, ACT), minval=-0.9, maxval=0.9), jnp.zeros((64, OBS)), method=ConditionalFlow.encode)
-    return FlowModel(params, jnp.zeros(OBS), jnp.ones(OBS), ACT, module.config)
+    return FlowModel(params, Normalizer(jnp.zeros(OBS), jnp.ones(OBS)), ACT, module.config)
 
 
 def test_time_outs_do_not_stop_bootstrapping():

@@ -9,7 +9,7 @@ from cnfrl.flows.flow import ConditionalFlow, FlowConfig
 
 
 class FlowModel(ActionModel):
-    """Flow parameters plus the dataset's observation mean and std; maps (latent, raw state) -> action."""
+    """Flow parameters plus the dataset's observation normaliser; maps (latent, raw state) -> action."""
 
     kind = "flow"
 
