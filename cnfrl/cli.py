@@ -138,7 +138,9 @@ SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a s
 AlgoOption = Annotated[str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
 RunDirOption = Annotated[Path | None, typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
-ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue from the run directory's last checkpoint.")]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="Continue the run directory's run from its last checkpoint (with --set loop.updates=N: train it longer).")
+]
 
 
 def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None):
@@ -195,9 +197,11 @@ def _training_command(then_evaluate: bool):
         run_dir: RunDirOption = None,
         resume: ResumeOption = False,
     ) -> None:
-        from cnfrl.pipeline import evaluate_stage, train_stage
+        from cnfrl.pipeline import evaluate_stage, resumed_config, train_stage
 
         directory, config = _prepare(dataset, algo, preset_name, seed, overrides, run_dir)
+        if resume:
+            config = resumed_config(directory, overrides or []) or config
         _, history, data, model = train_stage(config, directory, resume=resume)
         if then_evaluate:
             _print_eval(evaluate_stage(directory, loaded=(data, model)), directory)

@@ -6,6 +6,7 @@ metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnfrl.agents.registry import algorithm
-from cnfrl.config import RunConfig, load_config, save_config
+from cnfrl.config import RunConfig, load_config, save_config, with_overrides
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
@@ -32,6 +33,7 @@ from cnfrl.train import CHECKPOINT, fit, load_checkpoint
 DEMO_DATASET = "hopper-medium"
 DEMO_STEPS = 100_000
 EVAL_SEED = 1_000
+RESUMABLE_SETTINGS = ("loop.updates", "loop.eval_every", "eval_episodes")
 
 
 @dataclass
@@ -104,12 +106,35 @@ def _evaluator(data: RunData, episodes: int):
     return run
 
 
+def resumed_config(run_dir: Path, overrides: list[str]) -> RunConfig | None:
+    """The saved config of a run to continue, with `overrides` applied; None when run_dir holds no run yet.
+
+    Only the length of training and the evaluation may change on resume (loop.updates, loop.eval_every,
+    eval_episodes): e.g. `--resume --set loop.updates=500000` extends a finished 300k-update run.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return None
+    for assignment in overrides:
+        key = assignment.partition("=")[0]
+        if key not in RESUMABLE_SETTINGS:
+            raise CnfrlError(
+                f"{assignment}: a resumed run keeps its saved settings except {', '.join(RESUMABLE_SETTINGS)}; "
+                f"start a new --run-dir to change {key}"
+            )
+    return with_overrides(load_config(path), overrides)
+
+
 def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> tuple[Any, list[dict], RunData, PretrainResult | None]:
-    """Pre-train (or reuse) the action model, then train the agent with periodic evaluation and checkpoints."""
+    """Pre-train (or reuse) the action model, then train the agent with periodic evaluation and checkpoints.
+
+    With `resume`, a run already in run_dir continues from its last checkpoint; `config` must then equal the
+    saved one except for the settings `resumed_config` lets change.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "config.json").is_file():
-        config = load_config(run_dir / "config.json")
+        _check_resumable(load_config(run_dir / "config.json"), config, run_dir)
     save_config(config, run_dir / "config.json")
     data = load_run_data(config, show_progress)
     model = pretrain_stage(config, data, run_dir, show_progress)
@@ -118,6 +143,16 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_pro
         _evaluator(data, config.eval_episodes), config.seed, resume, show_progress,
     )
     return agent, history, data, model
+
+
+def _check_resumable(saved: RunConfig, config: RunConfig, run_dir: Path) -> None:
+    comparable = dataclasses.replace(config, eval_episodes=saved.eval_episodes, loop=dataclasses.replace(config.loop, updates=saved.loop.updates, eval_every=saved.loop.eval_every))
+    if comparable != saved:
+        changed = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(comparable, f.name)]
+        raise CnfrlError(
+            f"{run_dir}: the run was trained with other settings ({', '.join(changed)} differ from its config.json); "
+            f"resume with the saved config (cnfrl.pipeline.resumed_config) or use a new run directory"
+        )
 
 
 def evaluate_stage(

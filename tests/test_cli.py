@@ -1,5 +1,6 @@
 """The `cnfrl` command: data info, convert, collect, and one-line errors without tracebacks."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,6 +10,9 @@ import numpy as np
 import pytest
 
 from cnfrl import load_dataset
+from cnfrl.config import load_config
+from cnfrl.errors import CnfrlError
+from cnfrl.pipeline import train_stage
 
 from conftest import episode_arrays, write_d4rl_layout
 
@@ -84,8 +88,16 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert any((run_dir / "tensorboard").iterdir())
     summary = json.loads((run_dir / "eval.json").read_text())
     assert summary["updates"] == 200 and np.isfinite(summary["final"]["score_mean"])
+    longer = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
+    assert longer.returncode == 0 and "trained 300 updates" in longer.stdout, longer.stderr
+    changed = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "agent.batch_size=64")
+    assert changed.returncode == 1 and "a resumed run keeps its saved settings" in changed.stderr
+    saved = load_config(run_dir / "config.json")
+    with pytest.raises(CnfrlError, match=r"\(agent differ from its config.json\)"):
+        train_stage(dataclasses.replace(saved, agent=dataclasses.replace(saved.agent, batch_size=64)), run_dir, resume=True)
     again = cnfrl("evaluate", str(run_dir), "--episodes", "1")
     assert again.returncode == 0 and "BC through the flow" in again.stdout
+    assert json.loads((run_dir / "eval.json").read_text())["updates"] == 300
     bad = cnfrl("run", "hopper-random", "--set", "agent.nothing=1")
     assert bad.returncode == 1 and "unknown setting 'nothing'" in bad.stderr
     unknown = cnfrl("train", "hopper-random", "--preset", "huge")
