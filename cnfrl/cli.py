@@ -248,6 +248,19 @@ def evaluate_run(
     _print_eval(evaluate_stage(run_dir, episodes), run_dir)
 
 
+@app.command("compare")
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Finished run directories (e.g. several seeds of several algorithms).")],
+    out: Annotated[Path, typer.Option(help="Where compare.md and compare.png go.")] = Path("comparison"),
+) -> None:
+    """Runs side by side: final scores and learning curves, mean +- std over the seeds of each algorithm and dataset."""
+    from cnfrl.compare import compare_runs
+
+    path = compare_runs(run_dirs, out)
+    print(path.read_text().split("\n\n![")[0])
+    console.print(f"table and curves: {path}, plot: {path.with_suffix('.png')}")
+
+
 def _print_eval(summary: dict, run_dir: Path) -> None:
     metric = "score_mean" if "score_mean" in summary["final"] else "return_mean"
     table = Table(title=f"{summary['dataset']}: {metric.replace('_mean', '')} over {summary['eval_episodes']} episodes")
