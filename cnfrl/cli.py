@@ -262,7 +262,9 @@ def compare(
 
 
 def _print_eval(summary: dict, run_dir: Path) -> None:
-    metric = "score_mean" if "score_mean" in summary["final"] else "return_mean"
+    from cnfrl.report import summary_metric
+
+    metric = summary_metric(summary)
     table = Table(title=f"{summary['dataset']}: {metric.replace('_mean', '')} over {summary['eval_episodes']} episodes")
     table.add_column("policy")
     table.add_column("mean", justify="right")

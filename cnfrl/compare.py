@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnfrl.errors import CnfrlError
-from cnfrl.report import plt
+from cnfrl.report import plt, summary_metric
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def load_run(run_dir: Path) -> RunResult:
     if not eval_path.is_file():
         raise CnfrlError(f"{run_dir}: no eval.json; finish the run (`cnfrl run`) or evaluate it (`cnfrl evaluate {run_dir}`)")
     summary = json.loads(eval_path.read_text())
-    metric = _metric(summary)
+    metric = summary_metric(summary)
     curve = {}
     metrics_path = run_dir / "metrics.jsonl"
     if metrics_path.is_file():
@@ -55,7 +55,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     if not run_dirs:
         raise CnfrlError("no run directories given; e.g. cnfrl compare runs/cnf-s0 runs/cnf-s1 --out comparison")
     runs = [load_run(path) for path in run_dirs]
-    metrics = {_metric(run.summary) for run in runs}
+    metrics = {summary_metric(run.summary) for run in runs}
     if len(metrics) > 1:
         raise CnfrlError("some runs report normalised scores and some only returns; compare runs on datasets with reference scores together")
     metric = metrics.pop()
@@ -101,10 +101,6 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     path = out_dir / "compare.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def _metric(summary: dict) -> str:
-    return "score_mean" if "score_mean" in summary["final"] else "return_mean"
 
 
 def _common_curve(members: list[RunResult]) -> tuple[list[int], np.ndarray, np.ndarray]:

@@ -6,7 +6,6 @@ metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnfrl.agents.registry import algorithm
-from cnfrl.config import RunConfig, load_config, save_config, with_overrides
+from cnfrl.config import RunConfig, load_config, save_config, to_dict, with_overrides
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
@@ -146,13 +145,25 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_pro
 
 
 def _check_resumable(saved: RunConfig, config: RunConfig, run_dir: Path) -> None:
-    comparable = dataclasses.replace(config, eval_episodes=saved.eval_episodes, loop=dataclasses.replace(config.loop, updates=saved.loop.updates, eval_every=saved.loop.eval_every))
-    if comparable != saved:
-        changed = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(comparable, f.name)]
+    saved_values, values = _fixed_settings(saved), _fixed_settings(config)
+    changed = [name for name in saved_values if saved_values[name] != values[name]]
+    if changed:
         raise CnfrlError(
             f"{run_dir}: the run was trained with other settings ({', '.join(changed)} differ from its config.json); "
             f"resume with the saved config (cnfrl.pipeline.resumed_config) or use a new run directory"
         )
+
+
+def _fixed_settings(config: RunConfig) -> dict[str, Any]:
+    """The config as plain values without the RESUMABLE_SETTINGS: what must not change when a run resumes."""
+    values = to_dict(config)
+    for setting in RESUMABLE_SETTINGS:
+        *sections, name = setting.split(".")
+        node = values
+        for section in sections:
+            node = node[section]
+        del node[name]
+    return values
 
 
 def evaluate_stage(

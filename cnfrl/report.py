@@ -29,9 +29,14 @@ def learning_curve(history: list[dict], baselines: dict[str, float], path: Path,
     return path
 
 
+def summary_metric(summary: dict[str, Any]) -> str:
+    """The figure an eval.json summary is judged by: the normalised score when references exist, else the return."""
+    return "score_mean" if "score_mean" in summary["final"] else "return_mean"
+
+
 def write_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) -> Path:
     """report.md: what ran, the final evaluation next to BC through the action model and the dataset, the curve."""
-    metric = "score_mean" if "score_mean" in summary["final"] else "return_mean"
+    metric = summary_metric(summary)
     unit = "normalised score" if metric == "score_mean" else "return"
     std = metric.replace("mean", "std")
     algo = summary["algo"].upper()
