@@ -7,6 +7,7 @@ import pytest
 
 from cnfrl import load_dataset
 from cnfrl.collect import collect_transitions, uniform_random_policy
+from cnfrl.collect.behaviour import PACKAGED_POLICIES, behaviour_policy, load_behaviour
 from cnfrl.collect.recipes import collect_dataset
 from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
@@ -35,6 +36,26 @@ def test_metadata_records_the_recipe(tmp_path):
     assert (meta["env_id"], meta["recipe"], meta["seed"]) == ("Hopper-v5", "random", 1)
     assert meta["behaviour_return"] == pytest.approx(transitions.episode_returns().mean())
     assert meta["mujoco_version"] != "unknown"
+
+
+PACKAGED_TASKS = sorted(path.parent.name for path in PACKAGED_POLICIES.glob("*/training.json"))
+
+
+def test_the_demo_task_ships_its_behaviour_policies():
+    assert {"hopper", "halfcheetah"} <= set(PACKAGED_TASKS)
+
+
+@pytest.mark.parametrize("task", PACKAGED_TASKS)
+def test_packaged_behaviour_policies_act_on_their_environment(task, monkeypatch):
+    monkeypatch.delenv("CNFRL_POLICY_DIR", raising=False)
+    record = load_behaviour(task)
+    env = make_env(record["env_id"])
+    observation, _ = env.reset(seed=0)
+    for which in ("medium", "expert"):
+        action = behaviour_policy(task, which, seed=0)(observation)
+        assert action.shape == env.action_space.shape
+        assert np.all(np.abs(action) <= 1.0)
+    assert record["ref_min_score"] < record["medium"]["eval_return"] < record["expert"]["eval_return"]
 
 
 def test_levels_need_a_trained_behaviour_policy(tmp_path, monkeypatch):
