@@ -48,7 +48,8 @@ def test_data_info_reports_the_summary(tmp_path: Path):
         (["collect", "pendulum-random"], "not a built-in dataset name"),
     ],
 )
-def test_errors_are_one_line_without_traceback(args, message):
+def test_errors_are_one_line_without_traceback(args, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNFRL_POLICY_DIR", str(tmp_path / "no-policies"))
     result = cnfrl(*args)
     assert result.returncode == 1
     assert message in result.stderr
