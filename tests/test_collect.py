@@ -9,6 +9,7 @@ from cnfrl import load_dataset
 from cnfrl.collect import collect_transitions, uniform_random_policy
 from cnfrl.collect.behaviour import PACKAGED_POLICIES, behaviour_policy, load_behaviour
 from cnfrl.collect.recipes import collect_dataset
+from cnfrl.data.builtin import MUJOCO_TASKS
 from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
 
@@ -41,8 +42,8 @@ def test_metadata_records_the_recipe(tmp_path):
 PACKAGED_TASKS = sorted(path.parent.name for path in PACKAGED_POLICIES.glob("*/training.json"))
 
 
-def test_the_demo_task_ships_its_behaviour_policies():
-    assert {"hopper", "halfcheetah"} <= set(PACKAGED_TASKS)
+def test_every_mujoco_task_ships_its_behaviour_policies():
+    assert set(MUJOCO_TASKS) <= set(PACKAGED_TASKS)
 
 
 @pytest.mark.parametrize("task", PACKAGED_TASKS)

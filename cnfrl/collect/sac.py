@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
-import flax.struct as struct
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import struct
 from flax.training.train_state import TrainState
 
 from cnfrl.envs import make_env
@@ -266,7 +267,7 @@ def train_sac(
             if step + 1 >= config.learning_starts:
                 tick = time.perf_counter()
                 key, train_key = jax.random.split(key)
-                agent, metrics = train_chunk(agent, replay, train_key, chunk, config.batch_size)
+                agent, _ = train_chunk(agent, replay, train_key, chunk, config.batch_size)
                 jax.block_until_ready(agent.actor.params)
                 update_seconds += time.perf_counter() - tick
             bar.update(task, completed=step + 1, description=f"SAC {env_id} (last return {last_return:.0f})")
