@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnfrl.errors import CnfrlError
-from cnfrl.report import plt, summary_metric
+from cnfrl.report import metric_unit, plt, summary_metric
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         groups[run.group].append(run)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    unit = "normalised score" if metric == "score_mean" else "return"
+    unit = metric_unit(metric)
     lines = [
         f"# Comparison ({unit}, mean +- std over runs)",
         "",

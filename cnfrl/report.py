@@ -20,7 +20,7 @@ def learning_curve(history: list[dict], baselines: dict[str, float], path: Path,
     for name, value in baselines.items():
         axis.axhline(value, linestyle="--", linewidth=1, label=name, color=f"C{len(axis.lines)}")
     axis.set_xlabel("updates")
-    axis.set_ylabel("normalised score" if metric == "score_mean" else "return")
+    axis.set_ylabel(metric_unit(metric))
     axis.legend()
     axis.grid(alpha=0.3)
     figure.tight_layout()
@@ -34,10 +34,15 @@ def summary_metric(summary: dict[str, Any]) -> str:
     return "score_mean" if "score_mean" in summary["final"] else "return_mean"
 
 
+def metric_unit(metric: str) -> str:
+    """How a table or axis names `summary_metric`'s figure."""
+    return "normalised score" if metric == "score_mean" else "return"
+
+
 def write_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) -> Path:
     """report.md: what ran, the final evaluation next to BC through the action model and the dataset, the curve."""
     metric = summary_metric(summary)
-    unit = "normalised score" if metric == "score_mean" else "return"
+    unit = metric_unit(metric)
     std = metric.replace("mean", "std")
     algo = summary["algo"].upper()
     rows = {f"{algo} (final)": summary["final"]}
