@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from cnfrl.errors import CnfrlError
+
 if TYPE_CHECKING:
     from cnfrl.data.transitions import NormalizationStats, Transitions
 
@@ -17,17 +19,19 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
 class MLP(nn.Module):
-    """Dense layers with an activation between them; the last layer is linear."""
+    """Dense layers with an activation between them (LayerNorm before it when `layer_norm`); the last is linear."""
 
     hidden: Sequence[int]
     out_dim: int
     activation: Callable[[jax.Array], jax.Array] = nn.relu
     last_init: Callable = nn.initializers.lecun_normal()
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden:
-            x = self.activation(nn.Dense(width)(x))
+            x = nn.Dense(width)(x)
+            x = self.activation(nn.LayerNorm()(x) if self.layer_norm else x)
         return nn.Dense(self.out_dim, kernel_init=self.last_init)(x)
 
 
@@ -59,9 +63,14 @@ def tanh_gaussian_log_prob(u: jax.Array, mean: jax.Array, log_std: jax.Array) ->
 
 
 class TwinCritic(nn.Module):
-    """Two independent Q(s, a) MLPs evaluated together; returns an array of shape (2, batch)."""
+    """Two independent Q(s, a) MLPs evaluated together; returns an array of shape (2, batch).
+
+    `layer_norm` normalises every hidden layer, which keeps offline critics from drifting on actions the data
+    never shows (as ReBRAC's critics do).
+    """
 
     hidden: Sequence[int]
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
@@ -73,7 +82,7 @@ class TwinCritic(nn.Module):
             out_axes=0,
             axis_size=2,
         )
-        return ensemble(self.hidden, 1)(jnp.concatenate([observations, actions], axis=-1))[..., 0]
+        return ensemble(self.hidden, 1, layer_norm=self.layer_norm)(jnp.concatenate([observations, actions], axis=-1))[..., 0]
 
 
 def soft_min_q(q: jax.Array, weight: float) -> jax.Array:
@@ -100,6 +109,20 @@ class Normalizer(struct.PyTreeNode):
     def __call__(self, observations: jax.Array) -> jax.Array:
         """Raw observations -> normalised states."""
         return (observations - self.mean) / self.std
+
+
+def reward_scale(transitions: Transitions, kind: str) -> float:
+    """The factor an agent multiplies rewards by: "none" 1; "iql" 1000 / (max - min episode return), IQL's
+    locomotion scaling, which makes a fixed advantage temperature mean the same on every dataset; "max" one over
+    the largest absolute reward, as LAPO's scripts divide."""
+    if kind == "none":
+        return 1.0
+    if kind == "iql":
+        returns = transitions.episode_returns()
+        return 1000.0 / max(float(returns.max() - returns.min()), 1e-6)
+    if kind == "max":
+        return 1.0 / max(float(abs(transitions.rewards).max()), 1e-6)
+    raise CnfrlError(f"{kind}: unknown reward scaling; set it to none, iql or max")
 
 
 def soft_update(target: object, online: object, tau: float) -> object:

@@ -38,7 +38,7 @@ NAMES = list(ALGORITHMS)
 
 
 def shrink(config: Any) -> Any:
-    """The same config with every hidden size (32, 32) and batch 64, nested configs included."""
+    """The same config with every hidden size (32, 32), batch 64 and a warm-up of 500 updates, nested configs included."""
     changes = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
@@ -46,6 +46,8 @@ def shrink(config: Any) -> Any:
             changes[field.name] = SMALL_HIDDEN
         elif field.name == "batch_size":
             changes[field.name] = 64
+        elif field.name == "actor_warmup" and value:
+            changes[field.name] = 500
         elif dataclasses.is_dataclass(value):
             changes[field.name] = shrink(value)
     return dataclasses.replace(config, **changes)

@@ -68,3 +68,40 @@ def test_plas_perturbation_moves_decoded_actions_by_at_most_its_size():
     gap = np.abs(np.asarray(perturbed - decoded))
     assert gap.max() <= 0.05 + 1e-6 and gap.max() > 0
     assert bool(jnp.all(jnp.abs(perturbed) <= 1))
+
+
+def test_iql_reward_scale_is_1000_over_the_return_range():
+    transitions = toy_transitions()
+    returns = transitions.episode_returns()
+    agent = LatentAgent.create(jax.random.PRNGKey(0), transitions, toy_flow(), dataclasses.replace(SMALL, reward_scale="iql"))
+    assert np.isclose(float(agent.reward_scale), 1000.0 / (returns.max() - returns.min()), rtol=1e-5)
+    assert float(LatentAgent.create(jax.random.PRNGKey(0), transitions, toy_flow(), SMALL).reward_scale) == 1.0
+
+
+def test_min_log_std_keeps_the_actor_stochastic():
+    """The floor holds even when the actor's head asks for a collapsed std."""
+    config = dataclasses.replace(SMALL, min_log_std=-2.0)
+    agent = LatentAgent.create(jax.random.PRNGKey(0), toy_transitions(), toy_flow(), config)
+    params = jax.tree_util.tree_map(jnp.copy, agent.actor.params)
+    head = params["head"]
+    last = sorted(k for k in head if k.startswith("Dense"))[-1]
+    head[last]["bias"] = head[last]["bias"].at[ACT:].set(-50.0)
+    states = jnp.zeros((4, OBS))
+    _, log_std = agent.actor.apply_fn({"params": params}, states, method="latent")
+    assert np.allclose(np.asarray(log_std), -2.0)
+
+
+def test_actor_warmup_regresses_with_unit_weights_then_advantage_weights():
+    transitions = toy_transitions()
+    data = device_batches(transitions)
+    batch = {k: v[:64] for k, v in data.items()}
+    config = dataclasses.replace(SMALL, actor_warmup=2, critic_layer_norm=True, independent_samples=True)
+    agent = LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), config)
+    assert "LayerNorm_0" in agent.critic.params["VmapMLP_0"]
+    update = jax.jit(lambda agent, batch: agent.update(batch))
+    weights = []
+    for _ in range(3):
+        agent, metrics = update(agent, batch)
+        weights.append(float(metrics["weight_mean"]))
+    assert weights[:2] == [1.0, 1.0]
+    assert weights[2] != 1.0 and np.isfinite(weights[2])

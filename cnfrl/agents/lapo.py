@@ -21,7 +21,7 @@ from flax.training.train_state import TrainState
 
 from cnfrl.action_model import ActionModel
 from cnfrl.data.transitions import Transitions
-from cnfrl.networks import MLP, Normalizer, TwinCritic, soft_min_q, soft_update
+from cnfrl.networks import MLP, Normalizer, TwinCritic, reward_scale, soft_min_q, soft_update
 from cnfrl.vae import ConditionalVAE, VAEConfig
 
 Batch = dict[str, jax.Array]
@@ -74,8 +74,8 @@ class LAPOAgent(struct.PyTreeNode):
             "q": TwinCritic(config.critic_hidden).init(q_key, states, actions)["params"],
             "v": MLP(config.critic_hidden, 1).init(v_key, states)["params"],
         }
-        scale = max(float(abs(transitions.rewards).max()), 1e-6)
-        value_range = jnp.array([transitions.rewards.min(), transitions.rewards.max()]) / scale / (1.0 - config.gamma)
+        scale = reward_scale(transitions, "max")
+        value_range = jnp.array([transitions.rewards.min(), transitions.rewards.max()]) * scale / (1.0 - config.gamma)
         copy = lambda tree: jax.tree_util.tree_map(jnp.copy, tree)
         state = lambda params, lr: TrainState.create(apply_fn=None, params=params, tx=optax.adam(lr))
         return cls(
@@ -123,7 +123,7 @@ class LAPOAgent(struct.PyTreeNode):
         rng, vae_key = jax.random.split(self.rng)
         gamma, not_done = self.config.gamma, 1.0 - batch["terminals"]
         states, next_states = self.normalizer(batch["observations"]), self.normalizer(batch["next_observations"])
-        rewards = batch["rewards"] / self.reward_scale
+        rewards = batch["rewards"] * self.reward_scale
         q_target = rewards + gamma * not_done * self.v(self.critic.params["v"], next_states)
         v_target = jnp.clip(self._target_value(states), self.value_range[0], self.value_range[1])
         q_target, v_target = jax.lax.stop_gradient(q_target), jax.lax.stop_gradient(v_target)

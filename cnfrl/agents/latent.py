@@ -30,6 +30,7 @@ from cnfrl.networks import (
     LOG_STD_MIN,
     MLP,
     TwinCritic,
+    reward_scale,
     soft_min_q,
     soft_update,
 )
@@ -43,6 +44,13 @@ class LatentConfig:
 
     `latent_bound` is the box the actor acts in (PLAS's max_latent_action); `bounded_latent=False` drops the
     actor's tanh (the unbounded ablation); `perturbation` > 0 adds PLAS+P's perturbation of that size.
+
+    Departures from the authors' "awr" objective, all off by default (`cnf-steady` turns on four of them):
+    `reward_scale` "iql" multiplies rewards by 1000 / (max - min episode return) so that `awr_lambda` means
+    the same on every dataset ("max" divides by the largest reward, as LAPO); `independent_samples` draws the latent that sets the weight apart from the one
+    regressed; `min_log_std` floors the actor's log std so it keeps some entropy; `critic_layer_norm` puts
+    LayerNorm in the critics; `actor_warmup` updates regress with unit weights (BC through the action model)
+    while the critics learn.
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)
@@ -60,6 +68,11 @@ class LatentConfig:
     soft_min: float = 1.0
     perturbation: float = 0.0
     perturbation_hidden: tuple[int, ...] = (400, 300)
+    reward_scale: Literal["none", "iql", "max"] = "none"
+    independent_samples: bool = False
+    min_log_std: float = LOG_STD_MIN
+    critic_layer_norm: bool = False
+    actor_warmup: int = 0
 
 
 class LatentActor(nn.Module):
@@ -70,6 +83,7 @@ class LatentActor(nn.Module):
     action_dim: int
     stochastic: bool
     perturbation_hidden: Sequence[int] = ()
+    min_log_std: float = LOG_STD_MIN
 
     def setup(self) -> None:
         self.head = MLP(self.hidden, (2 if self.stochastic else 1) * self.latent_dim)
@@ -82,7 +96,7 @@ class LatentActor(nn.Module):
         if not self.stochastic:
             return out, None
         mean, log_std = jnp.split(out, 2, axis=-1)
-        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        return mean, jnp.clip(log_std, self.min_log_std, LOG_STD_MAX)
 
     def perturb(self, states: jax.Array, actions: jax.Array) -> jax.Array:
         """A correction in (-1, 1)^d of decoded actions, scaled by the agent."""
@@ -102,6 +116,7 @@ class LatentAgent(struct.PyTreeNode):
     target_actor_params: Any
     target_critic_params: Any
     model: ActionModel
+    reward_scale: jax.Array
     rng: jax.Array
     config: LatentConfig = struct.field(pytree_node=False)
 
@@ -112,7 +127,7 @@ class LatentAgent(struct.PyTreeNode):
         observations, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, model.action_dim))
         actor_def = _actor(config, model)
         actor_params = actor_def.init(actor_key, observations, actions)["params"]
-        critic_def = TwinCritic(config.critic_hidden)
+        critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         copy = lambda tree: jax.tree_util.tree_map(jnp.copy, tree)
         return cls(
@@ -121,6 +136,7 @@ class LatentAgent(struct.PyTreeNode):
             target_actor_params=copy(actor_params),
             target_critic_params=copy(critic_params),
             model=model,
+            reward_scale=jnp.asarray(reward_scale(transitions, config.reward_scale), jnp.float32),
             rng=rng,
             config=config,
         )
@@ -150,7 +166,7 @@ class LatentAgent(struct.PyTreeNode):
         next_actions = self.policy_action(next_params, batch["next_observations"], key)
         next_q = self.q(self.target_critic_params, self.model.normalize(batch["next_observations"]), next_actions)
         value = soft_min_q(next_q, self.config.soft_min)
-        return jax.lax.stop_gradient(batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value)
+        return jax.lax.stop_gradient(self.reward_scale * batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value)
 
     def update(self, batch: Batch) -> tuple[LatentAgent, dict[str, jax.Array]]:
         """One critic step, one actor step, then the soft target updates."""
@@ -178,9 +194,13 @@ class LatentAgent(struct.PyTreeNode):
 
     def _awr_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
         policy_actions = self.policy_action(params, batch["observations"], key)
+        baseline_actions = policy_actions
+        if self.config.independent_samples:
+            baseline_actions = self.policy_action(params, batch["observations"], jax.random.fold_in(key, 1))
         q_data = self.q(self.critic.params, states, batch["actions"]).min(0)
-        q_policy = self.q(self.critic.params, states, jax.lax.stop_gradient(policy_actions)).min(0)
+        q_policy = self.q(self.critic.params, states, jax.lax.stop_gradient(baseline_actions)).min(0)
         weights = jax.lax.stop_gradient(jnp.minimum(jnp.exp((q_data - q_policy) / self.config.awr_lambda), self.config.max_weight))
+        weights = jnp.where(self.critic.step <= self.config.actor_warmup, 1.0, weights)
         loss = (weights[:, None] * jnp.abs(policy_actions - batch["actions"])).mean()
         return loss, {"weight_mean": weights.mean()}
 
@@ -195,4 +215,6 @@ class LatentAgent(struct.PyTreeNode):
 
 def _actor(config: LatentConfig, model: ActionModel) -> LatentActor:
     perturbation_hidden = config.perturbation_hidden if config.perturbation > 0 else ()
-    return LatentActor(config.actor_hidden, model.latent_dim, model.action_dim, config.objective == "awr", perturbation_hidden)
+    return LatentActor(
+        config.actor_hidden, model.latent_dim, model.action_dim, config.objective == "awr", perturbation_hidden, config.min_log_std
+    )

@@ -17,6 +17,11 @@ from cnfrl.errors import CnfrlError
 
 CNF = LatentConfig()
 CNF_QUICK = LatentConfig(actor_hidden=(256, 256), critic_hidden=(256, 256), batch_size=256)
+STEADY_DEPARTURES = {
+    "reward_scale": "iql", "min_log_std": -2.0, "critic_layer_norm": True, "actor_warmup": 10_000,
+}
+CNF_STEADY = dataclasses.replace(CNF, **STEADY_DEPARTURES)
+CNF_STEADY_QUICK = dataclasses.replace(CNF_QUICK, **STEADY_DEPARTURES)
 PLAS = LatentConfig(
     actor_hidden=(400, 300), critic_hidden=(400, 300), actor_lr=1e-4, critic_lr=1e-3, batch_size=100, tau=5e-3,
     objective="plas", latent_bound=2.0, soft_min=0.75,
@@ -66,6 +71,15 @@ ALGORITHMS: dict[str, Algorithm] = {
             "the Uniform(-1, 1)^d latent box of a conditional flow pre-trained on the data and frozen; twin critics on "
             "decoded actions; advantage-weighted L1 regression through the decoder (lambda 1/3), as the authors' code. "
             "Knobs: agent.awr_lambda, agent.max_weight, flow.blocks, flow.hidden.",
+        ),
+        Algorithm(
+            "cnf-steady", LatentAgent, "flow", {"paper": CNF_STEADY, "cpu-quick": CNF_STEADY_QUICK},
+            "CNF, steadier (candidate for the recommended variant): the same latent actor-critic in the flow's bounded "
+            "latent, with four departures from the authors' code, each a setting with its ablation row in "
+            "benchmarks/stability.py --ablations: rewards scaled as IQL scales them (reward_scale iql: x 1000 / (max - "
+            "min episode return)), the scale lambda 1/3 was chosen for; LayerNorm critics (critic_layer_norm); an actor "
+            "log-std floor of -2 so the actor keeps some entropy (min_log_std); and 10,000 warm-up updates that regress "
+            "with unit weights, i.e. BC through the flow, while the critics learn (actor_warmup).",
         ),
         Algorithm(
             "plas", LatentAgent, "vae", {"paper": PLAS, "cpu-quick": PLAS_QUICK},
