@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-baselines bench-sb3 clean
+.PHONY: run test bench bench-baselines bench-stability bench-sb3 clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/cnfrl run
+	$(BIN)/cnfrl run --algo cnf-steady
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -28,6 +28,12 @@ bench-baselines: $(STAMP)
 	$(BIN)/cnfrl collect hopper-medium --exist-ok
 	$(BIN)/cnfrl collect halfcheetah-medium --exist-ok
 	$(BIN)/python benchmarks/baselines.py --out benchmarks/results/baselines_cpu.md
+
+# Faithful CNF, cnf-steady, BC, PLAS and LAPO on generated hopper-, walker2d- and halfcheetah-medium, 3 seeds,
+# 50k updates each, one run at a time (about 30 min per dataset and seed on 2 cores; resumable).
+bench-stability: $(STAMP)
+	for task in hopper walker2d halfcheetah; do $(BIN)/cnfrl collect $$task-medium --exist-ok; done
+	$(BIN)/python benchmarks/stability.py --set loop.updates=50000 --set eval_episodes=10 --set pretrain.epochs=5 --out benchmarks/results/stability_cpu.md
 
 bench-sb3: $(STAMP)
 	test -x .venv-sb3/bin/python || ($(PYTHON) -m venv .venv-sb3 && .venv-sb3/bin/pip install --quiet torch==2.13.0 stable-baselines3 "gymnasium[mujoco]")

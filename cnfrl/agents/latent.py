@@ -47,9 +47,10 @@ class LatentConfig:
 
     Departures from the authors' "awr" objective, all off by default (`cnf-steady` turns on four of them):
     `reward_scale` "iql" multiplies rewards by 1000 / (max - min episode return) so that `awr_lambda` means
-    the same on every dataset ("max" divides by the largest reward, as LAPO); `independent_samples` draws the latent that sets the weight apart from the one
-    regressed; `min_log_std` floors the actor's log std so it keeps some entropy; `critic_layer_norm` puts
-    LayerNorm in the critics; `actor_warmup` updates regress with unit weights (BC through the action model)
+    the same on every dataset ("max" divides them by the largest reward, as LAPO); `independent_samples`
+    draws the latent that sets the weight apart from the one regressed (as the authors' code does);
+    `min_log_std` floors the actor's log std so it keeps some entropy; `critic_layer_norm` puts LayerNorm in
+    the critics; the first `actor_warmup` updates regress with unit weights (BC through the action model)
     while the critics learn.
     """
 
