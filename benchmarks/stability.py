@@ -9,8 +9,9 @@ their spread (max - min of the last 4, averaged over seeds); one plot per datase
 (seed mean, min-max band).
 Finished runs are read back, an interrupted one resumes, so the benchmark can be stopped and restarted.
 Action models are pre-trained in this process, one (dataset, seed) at a time, while earlier runs train;
-`--jobs 2` trains two runs at once (scores only: time nothing while it does). The table, plots and the
-per-run curves (same name .json) are rewritten as each run finishes.
+`--jobs N` trains N runs at once; keep 1 on a 2-core CPU, where two JAX trainings over-subscribe the
+cores and each ran about 5x slower than one alone. The table, plots and the per-run curves (same name
+.json) are rewritten as each run finishes.
 Usage: python benchmarks/stability.py [--datasets hopper-medium walker2d-medium halfcheetah-medium]
        [--seeds 0 1 2] [--rows cnf cnf-steady bc plas lapo] [--ablations] [--preset cpu-quick]
        [--set loop.updates=50000] [--jobs 2] [--out benchmarks/results/stability_cpu.md]
@@ -180,6 +181,7 @@ def main() -> None:
                 futures[pool.submit(run_one, configs[(dataset, row, seed)], run_dir)] = (dataset, row, seed)
         for future in as_completed(futures):
             record(futures[future], future.result())
+
 
 if __name__ == "__main__":
     main()
