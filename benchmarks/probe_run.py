@@ -4,8 +4,7 @@ Loads a finished run (config, model/, last checkpoint) and, on a random sample o
 critics' min Q of the data's action, of the policy's action and of the action model's centre (BC through it),
 how often and by how much the policy is rated above the data, the distances between the three actions, the
 actor's std, and the normalised scores of the deterministic and sampled policies and of the model's centre
-(BC through it). For latent agents (cnf, plas and
-the ablations). Usage: python benchmarks/probe_run.py RUN_DIR [--states 20000] [--episodes 10]
+(BC through it). For latent agents (cnf, plas and the ablations). Usage: python benchmarks/probe_run.py RUN_DIR [--states 20000] [--episodes 10]
 """
 
 from __future__ import annotations
@@ -52,8 +51,8 @@ def main() -> None:
     deterministic = jax.jit(agent.act)
     sampled_action = jax.jit(lambda o, k: agent.policy_action(agent.actor.params, o, k))
     keys = iter(jax.random.split(jax.random.PRNGKey(config.seed), 10_000))
-    policies = (("deterministic", deterministic), ("sampled", lambda o: sampled_action(o, next(keys))), ("model centre", jax.jit(agent.model.behaviour_action)))
-    for name, act in policies:
+    centre = jax.jit(agent.model.behaviour_action)
+    for name, act in (("deterministic", deterministic), ("sampled", lambda o: sampled_action(o, next(keys))), ("model centre", centre)):
         result = evaluate(act, data.env_id, args.episodes, EVAL_SEED, data.references).summary()
         print(f"{name} policy: {result.get('score_mean', result['return_mean']):.1f} over {args.episodes} episodes")
 

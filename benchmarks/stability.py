@@ -54,11 +54,16 @@ def run_config(algo: str, overrides: list[str], dataset: str, seed: int, preset_
     return dataclasses.replace(with_overrides(preset(preset_name, algo), common + overrides), dataset=dataset, seed=seed)
 
 
-def pretrain(config: RunConfig) -> None:
-    """Pre-train (or find in the cache) the action model a run will need."""
+def pretrain(config: RunConfig, loaded: dict) -> None:
+    """Pre-train (or find in the cache) the action model a run will need, if any; `loaded` keeps each dataset
+    read once for all its rows and seeds."""
     from cnfrl.pipeline import load_run_data, pretrain_stage
 
-    pretrain_stage(config, load_run_data(config, show_progress=False), None, show_progress=False)
+    if algorithm(config.algo).action_model is None:
+        return
+    if config.dataset not in loaded:
+        loaded[config.dataset] = load_run_data(config, show_progress=False)
+    pretrain_stage(config, loaded[config.dataset], None, show_progress=False)
 
 
 def run_one(config: RunConfig, run_dir: Path) -> dict:
@@ -171,13 +176,14 @@ def main() -> None:
             finals = [{"dataset": d, "row": r, **c} for (d, r), curves in results.items() for c in curves]
             args.out.with_suffix(".json").write_text(json.dumps(finals, indent=1) + "\n")
 
+    loaded: dict = {}
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {}
         for dataset, seed in groups:
             for row in specs:
                 run_dir = args.runs / dataset / row / f"s{seed}"
                 if not (run_dir / "curve.json").is_file():
-                    pretrain(configs[(dataset, row, seed)])
+                    pretrain(configs[(dataset, row, seed)], loaded)
                 futures[pool.submit(run_one, configs[(dataset, row, seed)], run_dir)] = (dataset, row, seed)
         for future in as_completed(futures):
             record(futures[future], future.result())
