@@ -54,7 +54,7 @@ def main() -> None:
     centre = jax.jit(agent.model.behaviour_action)
     for name, act in (("deterministic", deterministic), ("sampled", lambda o: sampled_action(o, next(keys))), ("model centre", centre)):
         result = evaluate(act, data.env_id, args.episodes, EVAL_SEED, data.references).summary()
-        print(f"{name} policy: {result.get('score_mean', result['return_mean']):.1f} over {args.episodes} episodes")
+        print(f"{name} policy: {result.get('score_mean', result['return_mean']):.1f} over {args.episodes} episodes, mean length {result['length_mean']:.0f}")
 
 
 if __name__ == "__main__":

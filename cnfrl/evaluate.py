@@ -14,14 +14,18 @@ from cnfrl.reference_scores import ReferenceScores
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Episode returns and, when reference returns are known, the D4RL normalised scores."""
+    """Episode returns and lengths and, when reference returns are known, the D4RL normalised scores.
+
+    The length tells a policy that falls early from one that survives the whole episode without moving.
+    """
 
     returns: np.ndarray
+    lengths: np.ndarray
     normalized: np.ndarray | None
 
     def summary(self) -> dict[str, float]:
-        """Mean and std of return and of normalised score, as JSON-able floats."""
-        out = {"return_mean": float(self.returns.mean()), "return_std": float(self.returns.std())}
+        """Mean and std of return and of normalised score, mean length, as JSON-able floats."""
+        out = {"return_mean": float(self.returns.mean()), "return_std": float(self.returns.std()), "length_mean": float(self.lengths.mean())}
         if self.normalized is not None:
             out.update(score_mean=float(self.normalized.mean()), score_std=float(self.normalized.std()))
         return out
@@ -38,7 +42,7 @@ def evaluate(
     envs = [make_env(env_id) for _ in range(episodes)]
     space = envs[0].observation_space
     observations = np.stack([gym.spaces.flatten(space, env.reset(seed=seed + i)[0]) for i, env in enumerate(envs)])
-    returns = np.zeros(episodes)
+    returns, lengths = np.zeros(episodes), np.zeros(episodes, int)
     running = np.ones(episodes, bool)
     while running.any():
         actions = np.asarray(act(observations.astype(np.float32)))
@@ -46,8 +50,9 @@ def evaluate(
             observation, reward, terminated, truncated, _ = envs[i].step(actions[i])
             observations[i] = gym.spaces.flatten(space, observation)
             returns[i] += reward
+            lengths[i] += 1
             running[i] = not (terminated or truncated)
     for env in envs:
         env.close()
     normalized = None if references is None else np.array([references.normalize(r) for r in returns])
-    return EvalResult(returns, normalized)
+    return EvalResult(returns, lengths, normalized)

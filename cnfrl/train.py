@@ -69,9 +69,15 @@ def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -
 
 
 def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
-    """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent)."""
+    """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent).
+
+    A part the template leaves out (None, e.g. the value network of a config without one) may be absent from
+    the file too: checkpoints written before that part existed still load.
+    """
     payload = serialization.msgpack_restore(path.read_bytes())
-    agent = serialization.from_state_dict(template, payload["agent"])
+    state = payload["agent"]
+    absent = {name: None for name, value in serialization.to_state_dict(template).items() if value is None and name not in state}
+    agent = serialization.from_state_dict(template, {**state, **absent})
     return agent, int(payload["updates"]), json.loads(payload["history"])
 
 

@@ -5,9 +5,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from cnfrl.agents.latent import LatentAgent, LatentConfig
 from cnfrl.data.transitions import Transitions
+from cnfrl.errors import CnfrlError
 from cnfrl.flows.flow import ConditionalFlow, FlowConfig
 from cnfrl.flows.model import FlowModel
 from cnfrl.networks import Normalizer
@@ -105,3 +107,35 @@ def test_actor_warmup_regresses_with_unit_weights_then_advantage_weights():
         weights.append(float(metrics["weight_mean"]))
     assert weights[:2] == [1.0, 1.0]
     assert weights[2] != 1.0 and np.isfinite(weights[2])
+
+
+def test_expectile_value_replaces_the_actor_in_the_critic_target():
+    """value=expectile: y = r + gamma (1 - terminal) V(s'), whatever the actor; V fits the expectile of min Q."""
+    transitions = toy_transitions()
+    data = device_batches(transitions)
+    batch = {k: v[:64] for k, v in data.items()}
+    config = dataclasses.replace(SMALL, value="expectile", expectile=0.9)
+    agent = LatentAgent.create(jax.random.PRNGKey(4), transitions, toy_flow(), config)
+    next_values = agent.v(agent.value.params, agent.model.normalize(batch["next_observations"]))
+    expected = batch["rewards"] + config.gamma * (1.0 - batch["terminals"]) * next_values
+    target = agent.critic_target(batch, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(np.asarray(target), np.asarray(expected), rtol=1e-6)
+    shifted = agent.replace(actor=agent.actor.replace(params=jax.tree_util.tree_map(lambda p: p + 1.0, agent.actor.params)))
+    np.testing.assert_array_equal(np.asarray(shifted.critic_target(batch, jax.random.PRNGKey(1))), np.asarray(target))
+
+    states = agent.model.normalize(batch["observations"])
+    q_data = float(agent.q(agent.target_critic_params, states, batch["actions"]).min(0).mean())
+    fitted = {}
+    for expectile in (0.1, 0.9):
+        fit = agent.replace(config=dataclasses.replace(config, expectile=expectile))
+        step = jax.jit(lambda agent: agent._value_step(batch, states)[0])
+        for _ in range(300):
+            fit = step(fit)
+        fitted[expectile] = float(fit.v(fit.value.params, states).mean())
+    assert fitted[0.1] < q_data < fitted[0.9], (fitted, q_data)
+
+
+def test_expectile_value_needs_the_awr_objective():
+    config = dataclasses.replace(SMALL, value="expectile", objective="plas")
+    with pytest.raises(CnfrlError, match="agent.value=expectile"):
+        LatentAgent.create(jax.random.PRNGKey(0), toy_transitions(), toy_flow(), config)

@@ -25,6 +25,7 @@ from flax.training.train_state import TrainState
 
 from cnfrl.action_model import ActionModel
 from cnfrl.data.transitions import Transitions
+from cnfrl.errors import CnfrlError
 from cnfrl.networks import (
     LOG_STD_MAX,
     LOG_STD_MIN,
@@ -51,7 +52,10 @@ class LatentConfig:
     draws the latent that sets the weight apart from the one regressed (as the authors' code does);
     `min_log_std` floors the actor's log std so it keeps some entropy; `critic_layer_norm` puts LayerNorm in
     the critics; the first `actor_warmup` updates regress with unit weights (BC through the action model)
-    while the critics learn.
+    while the critics learn. `value` "expectile" replaces the actor's sample in both places it stands for the
+    state's value, as IQL does: a network V(s) fitted to the `expectile` of the target critics' min Q(s, a_data)
+    gives the critic target r + gamma V(s') and the weight's baseline, so the critics never see an action the
+    data does not hold.
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)
@@ -74,6 +78,8 @@ class LatentConfig:
     min_log_std: float = LOG_STD_MIN
     critic_layer_norm: bool = False
     actor_warmup: int = 0
+    value: Literal["policy", "expectile"] = "policy"
+    expectile: float = 0.7
 
 
 class LatentActor(nn.Module):
@@ -114,6 +120,7 @@ class LatentAgent(struct.PyTreeNode):
 
     actor: TrainState
     critic: TrainState
+    value: TrainState | None
     target_actor_params: Any
     target_critic_params: Any
     model: ActionModel
@@ -131,9 +138,17 @@ class LatentAgent(struct.PyTreeNode):
         critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         copy = lambda tree: jax.tree_util.tree_map(jnp.copy, tree)
+        value = None
+        if config.value == "expectile":
+            if config.objective != "awr":
+                raise CnfrlError("agent.value=expectile needs agent.objective=awr; set one of them back")
+            value_def = MLP(config.critic_hidden, 1, layer_norm=config.critic_layer_norm)
+            value_params = value_def.init(jax.random.fold_in(critic_key, 1), observations)["params"]
+            value = TrainState.create(apply_fn=value_def.apply, params=value_params, tx=optax.adam(config.critic_lr))
         return cls(
             actor=TrainState.create(apply_fn=actor_def.apply, params=actor_params, tx=optax.adam(config.actor_lr)),
             critic=TrainState.create(apply_fn=critic_def.apply, params=critic_params, tx=optax.adam(config.critic_lr)),
+            value=value,
             target_actor_params=copy(actor_params),
             target_critic_params=copy(critic_params),
             model=model,
@@ -161,49 +176,79 @@ class LatentAgent(struct.PyTreeNode):
         """Both critics' values, shape (2, batch)."""
         return self.critic.apply_fn({"params": params}, states, actions)
 
+    def v(self, params: Any, states: jax.Array) -> jax.Array:
+        """The expectile state value V(s), shape (batch,)."""
+        return self.value.apply_fn({"params": params}, states)[..., 0]
+
     def critic_target(self, batch: Batch, key: jax.Array) -> jax.Array:
-        """y = r + gamma (1 - terminal) softmin Q'(s', a'); a time-out is not a terminal."""
-        next_params = self.target_actor_params if self.config.objective == "plas" else self.actor.params
-        next_actions = self.policy_action(next_params, batch["next_observations"], key)
-        next_q = self.q(self.target_critic_params, self.model.normalize(batch["next_observations"]), next_actions)
-        value = soft_min_q(next_q, self.config.soft_min)
+        """y = r + gamma (1 - terminal) V(s'), V(s') the softmin Q'(s', a') of the actor's a' or the expectile
+        value; a time-out is not a terminal."""
+        next_states = self.model.normalize(batch["next_observations"])
+        if self.value is not None:
+            value = self.v(self.value.params, next_states)
+        else:
+            next_params = self.target_actor_params if self.config.objective == "plas" else self.actor.params
+            next_actions = self.policy_action(next_params, batch["next_observations"], key)
+            value = soft_min_q(self.q(self.target_critic_params, next_states, next_actions), self.config.soft_min)
         return jax.lax.stop_gradient(self.reward_scale * batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value)
 
     def update(self, batch: Batch) -> tuple[LatentAgent, dict[str, jax.Array]]:
-        """One critic step, one actor step, then the soft target updates."""
+        """One value step (expectile only), one critic step, one actor step, then the soft target updates."""
         rng, next_key, actor_key = jax.random.split(self.rng, 3)
         states = self.model.normalize(batch["observations"])
-        target = self.critic_target(batch, next_key)
+        agent, value_info = self._value_step(batch, states)
+        agent, critic_info = agent._critic_step(batch, states, next_key)
+        agent, actor_info = agent._actor_step(batch, states, actor_key)
+        agent = agent.replace(
+            target_actor_params=soft_update(agent.target_actor_params, agent.actor.params, self.config.tau),
+            target_critic_params=soft_update(agent.target_critic_params, agent.critic.params, self.config.tau),
+            rng=rng,
+        )
+        return agent, {**value_info, **critic_info, **actor_info}
+
+    def _value_step(self, batch: Batch, states: jax.Array) -> tuple[LatentAgent, dict[str, jax.Array]]:
+        if self.value is None:
+            return self, {}
+        q_data = jax.lax.stop_gradient(self.q(self.target_critic_params, states, batch["actions"]).min(0))
+
+        def value_loss(params):
+            diff = q_data - self.v(params, states)
+            return (jnp.abs(self.config.expectile - (diff < 0)) * diff**2).mean()
+
+        loss, grads = jax.value_and_grad(value_loss)(self.value.params)
+        return self.replace(value=self.value.apply_gradients(grads=grads)), {"value_loss": loss}
+
+    def _critic_step(self, batch: Batch, states: jax.Array, key: jax.Array) -> tuple[LatentAgent, dict[str, jax.Array]]:
+        target = self.critic_target(batch, key)
 
         def critic_loss(params):
             q = self.q(params, states, batch["actions"])
             return ((q - target) ** 2).mean(axis=1).sum(), q.mean()
 
-        (c_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(self.critic.params)
-        critic = self.critic.apply_gradients(grads=grads)
-        agent = self.replace(critic=critic)
-        actor_loss = agent._plas_loss if self.config.objective == "plas" else agent._awr_loss
-        (a_loss, aux), grads = jax.value_and_grad(actor_loss, has_aux=True)(self.actor.params, batch, states, actor_key)
-        actor = self.actor.apply_gradients(grads=grads)
-        agent = agent.replace(
-            actor=actor,
-            target_actor_params=soft_update(self.target_actor_params, actor.params, self.config.tau),
-            target_critic_params=soft_update(self.target_critic_params, critic.params, self.config.tau),
-            rng=rng,
-        )
-        return agent, {"critic_loss": c_loss, "actor_loss": a_loss, "q": q_mean, **aux}
+        (loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(self.critic.params)
+        return self.replace(critic=self.critic.apply_gradients(grads=grads)), {"critic_loss": loss, "q": q_mean}
+
+    def _actor_step(self, batch: Batch, states: jax.Array, key: jax.Array) -> tuple[LatentAgent, dict[str, jax.Array]]:
+        actor_loss = self._plas_loss if self.config.objective == "plas" else self._awr_loss
+        (loss, info), grads = jax.value_and_grad(actor_loss, has_aux=True)(self.actor.params, batch, states, key)
+        return self.replace(actor=self.actor.apply_gradients(grads=grads)), {"actor_loss": loss, **info}
 
     def _awr_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
         policy_actions = self.policy_action(params, batch["observations"], key)
+        advantage = self._advantage(params, batch, states, key, policy_actions)
+        weights = jax.lax.stop_gradient(jnp.minimum(jnp.exp(advantage / self.config.awr_lambda), self.config.max_weight))
+        weights = jnp.where(self.critic.step <= self.config.actor_warmup, 1.0, weights)
+        loss = (weights[:, None] * jnp.abs(policy_actions - batch["actions"])).mean()
+        return loss, {"weight_mean": weights.mean()}
+
+    def _advantage(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array, policy_actions: jax.Array) -> jax.Array:
+        if self.value is not None:
+            return self.q(self.target_critic_params, states, batch["actions"]).min(0) - self.v(self.value.params, states)
         baseline_actions = policy_actions
         if self.config.independent_samples:
             baseline_actions = self.policy_action(params, batch["observations"], jax.random.fold_in(key, 1))
         q_data = self.q(self.critic.params, states, batch["actions"]).min(0)
-        q_policy = self.q(self.critic.params, states, jax.lax.stop_gradient(baseline_actions)).min(0)
-        weights = jax.lax.stop_gradient(jnp.minimum(jnp.exp((q_data - q_policy) / self.config.awr_lambda), self.config.max_weight))
-        weights = jnp.where(self.critic.step <= self.config.actor_warmup, 1.0, weights)
-        loss = (weights[:, None] * jnp.abs(policy_actions - batch["actions"])).mean()
-        return loss, {"weight_mean": weights.mean()}
+        return q_data - self.q(self.critic.params, states, jax.lax.stop_gradient(baseline_actions)).min(0)
 
     def _plas_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
         q = self.q(self.critic.params, states, self.policy_action(params, batch["observations"], None))[0]
