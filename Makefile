@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-baselines bench-stability bench-sb3 clean
+.PHONY: run test lint bench bench-baselines bench-stability bench-sb3 clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Formatting, lint and type check (CI runs them before the tests).
+lint: $(STAMP)
+	$(BIN)/ruff format --check cnfrl tests benchmarks
+	$(BIN)/ruff check cnfrl tests benchmarks
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_info.py --out benchmarks/results/data_info.md

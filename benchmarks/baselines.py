@@ -22,7 +22,8 @@ import numpy as np
 from report import write_table
 
 from cnfrl.agents.registry import ALGORITHMS
-from cnfrl.config import preset, with_overrides
+from cnfrl.agents.registry import preset
+from cnfrl.config import applicable, with_overrides
 from cnfrl.pipeline import evaluate_stage, train_stage
 
 ABLATIONS = [
@@ -38,10 +39,11 @@ def run_one(runs: Path, dataset: str, algo: str, seed: int, preset_name: str, ov
     run_dir = runs / dataset / algo / f"s{seed}"
     if (run_dir / "eval.json").is_file():
         return json.loads((run_dir / "eval.json").read_text())
-    config = dataclasses.replace(with_overrides(preset(preset_name, algo), overrides), dataset=dataset, seed=seed)
+    base = preset(preset_name, algo)
+    config = dataclasses.replace(with_overrides(base, applicable(base, overrides)), dataset=dataset, seed=seed)
     start = time.perf_counter()
-    _, _, data, model = train_stage(config, run_dir, resume=True, show_progress=False)
-    summary = evaluate_stage(run_dir, episodes, show_progress=False, loaded=(data, model))
+    train_stage(config, run_dir, resume=True, show_progress=False)
+    summary = evaluate_stage(run_dir, episodes, show_progress=False)
     summary["seconds"] = time.perf_counter() - start
     (run_dir / "eval.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{dataset} {algo} seed {seed}: {summary['final']['score_mean']:.1f} ({summary['seconds']:.0f} s)", flush=True)

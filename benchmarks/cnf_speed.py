@@ -18,10 +18,10 @@ import numpy as np
 from report import write_table
 
 from cnfrl.agents.registry import algorithm
-from cnfrl.config import preset as named_preset
+from cnfrl.agents.registry import preset as named_preset
 from cnfrl.data.transitions import Transitions
 from cnfrl.pipeline import RunData, make_agent
-from cnfrl.pretrain import (
+from cnfrl.models.pretrain import (
     PretrainConfig,
     PretrainResult,
     pretrain_flow,
@@ -44,21 +44,21 @@ def synthetic(n: int = 200_000) -> Transitions:
 def updates_per_second(preset: str, algo: str, data: Transitions, updates: int) -> float:
     config = named_preset(preset, algo)
     kind = algorithm(algo).action_model
-    model = None if kind is None else PretrainResult(untrained_model(data, kind, config.model_config), 0, [])
+    model = None if kind is None else PretrainResult(untrained_model(data, kind, config.model), 0, [])
     agent = make_agent(config, RunData(data, "synthetic", "", None), model)
     key = jax.random.PRNGKey(0)
     batches = device_batches(data)
-    agent, _ = run_updates(agent, batches, key, updates, config.agent.batch_size)
+    agent, _ = run_updates(agent, batches, key, updates, config.loop.batch_size)
     jax.block_until_ready(agent)
     start = time.perf_counter()
-    agent, _ = run_updates(agent, batches, jax.random.PRNGKey(1), updates, config.agent.batch_size)
+    agent, _ = run_updates(agent, batches, jax.random.PRNGKey(1), updates, config.loop.batch_size)
     jax.block_until_ready(agent)
     return updates / (time.perf_counter() - start)
 
 
 def pretrain_samples_per_second(preset: str, data: Transitions) -> float:
     config = named_preset(preset)
-    result = pretrain_flow(data, config.flow, PretrainConfig(epochs=2, sample_states=64), show_progress=False)
+    result = pretrain_flow(data, config.model, PretrainConfig(epochs=2, sample_states=64), show_progress=False)
     return result.metrics[-1]["samples_per_second"]
 
 

@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnfrl.config import load_config
+from cnfrl.agents.registry import load_config
 from cnfrl.evaluate import evaluate
 from cnfrl.pipeline import EVAL_SEED, load_run_data, make_agent
-from cnfrl.pretrain import load_model
+from cnfrl.models.pretrain import load_model
 from cnfrl.train import CHECKPOINT, load_checkpoint
 
 

@@ -9,8 +9,8 @@ their spread (max - min of the last 4, averaged over seeds); one plot per datase
 (seed mean, min-max band).
 Finished runs are read back, an interrupted one resumes, so the benchmark can be stopped and restarted.
 Action models are pre-trained in this process, one (dataset, seed) at a time, while earlier runs train;
-`--jobs N` trains N runs at once; keep 1 on a 2-core CPU, where two JAX trainings over-subscribe the
-cores and each ran about 5x slower than one alone. The table, plots and the per-run curves (same name
+`--jobs N` trains N runs at once, each with single-threaded XLA (every process then keeps to one core:
+two multi-threaded JAX trainings on the 2-core CPU over-subscribed it and each ran about 5x slower). The table, plots and the per-run curves (same name
 .json) are rewritten as each run finishes.
 Usage: python benchmarks/stability.py [--datasets hopper-medium walker2d-medium halfcheetah-medium]
        [--seeds 0 1 2] [--rows cnf cnf-steady bc plas lapo] [--ablations] [--preset cpu-quick]
@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -30,10 +31,11 @@ from pathlib import Path
 import numpy as np
 from report import write_table
 
-from cnfrl.agents.registry import algorithm
-from cnfrl.config import RunConfig, preset, with_overrides
+from cnfrl.agents.registry import algorithm, preset
+from cnfrl.config import RunConfig, applicable, with_overrides
 
 VARIANT, FAITHFUL = "cnf-steady", "cnf"
+SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LAST = 4
 
 
@@ -50,8 +52,10 @@ def ablation_rows(preset_name: str) -> dict[str, tuple[str, list[str]]]:
 
 
 def run_config(algo: str, overrides: list[str], dataset: str, seed: int, preset_name: str, common: list[str]) -> RunConfig:
-    """The run's config: the algorithm's preset, the shared overrides, then the row's own."""
-    return dataclasses.replace(with_overrides(preset(preset_name, algo), common + overrides), dataset=dataset, seed=seed)
+    """The run's config: the algorithm's preset, the shared overrides it has sections for (no pre-training
+    settings for BC or LAPO), then the row's own."""
+    base = preset(preset_name, algo)
+    return dataclasses.replace(with_overrides(base, applicable(base, common) + overrides), dataset=dataset, seed=seed)
 
 
 def pretrain(config: RunConfig, loaded: dict) -> None:
@@ -79,7 +83,7 @@ def run_one(config: RunConfig, run_dir: Path) -> dict:
     result = {
         "steps": [h["step"] for h in history],
         "scores": [h["eval_score_mean"] for h in history],
-        "dataset_score": data.references.normalize(float(np.mean(returns))),
+        "dataset_score": data.references.score(float(np.mean(returns))),
         "seconds": time.perf_counter() - start,
     }
     result_path.write_text(json.dumps(result) + "\n")
@@ -145,6 +149,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/stability"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.jobs > 1:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD}".strip()
     specs = {row: (row, []) for row in args.rows}
     if args.ablations:
         specs.update(ablation_rows(args.preset))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +10,17 @@ import jax
 import numpy as np
 from flax import traverse_util
 
+from cnfrl.data.files import write_atomically
+
 SEPARATOR = "/"
 
 
 def save_params(params: Any, path: Path) -> Path:
     """Write a nested dict of arrays to `path` (.npz) so a killed writer never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     flat = traverse_util.flatten_dict(jax.device_get(params), sep=SEPARATOR)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **{key: np.asarray(value) for key, value in flat.items()})
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: np.asarray(value) for key, value in flat.items()})  # type: ignore[arg-type]  # numpy's stub misreads **arrays
+    return write_atomically(Path(path), buffer.getvalue())
 
 
 def load_params(path: Path) -> dict[str, Any]:

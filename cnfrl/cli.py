@@ -65,17 +65,10 @@ def data_convert(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
     """Convert a dataset between D4RL HDF5, NPZ and Minari, validating it on the way."""
-    from cnfrl.data import load_dataset, write_d4rl, write_minari, write_npz
-    from cnfrl.data.d4rl import HDF5_SUFFIXES
+    from cnfrl.data import load_dataset, save_dataset
 
     transitions = load_dataset(source, env_id=env, rescale_actions=rescale_actions)
-    suffix = Path(destination).suffix
-    if suffix in HDF5_SUFFIXES:
-        written = write_d4rl(transitions, Path(destination), overwrite=overwrite)
-    elif suffix == ".npz":
-        written = write_npz(transitions, Path(destination), overwrite=overwrite)
-    else:
-        written = write_minari(transitions, destination, root=root, overwrite=overwrite)
+    written = save_dataset(transitions, destination, root=root, overwrite=overwrite)
     console.print(f"wrote {len(transitions)} transitions to {written}")
 
 
@@ -91,12 +84,12 @@ def collect(
     """Generate a D4RL-style dataset on a Gymnasium environment and write it as a Minari dataset."""
     from cnfrl.collect.recipes import collect_dataset
     from cnfrl.data.builtin import parse_builtin
-    from cnfrl.data.minari import minari_data_dir, minari_root
+    from cnfrl.data.minari import minari_data_dir
     from cnfrl.data.resolve import load_dataset
     from cnfrl.data.summary import summarize
 
     builtin = parse_builtin(name)
-    existing = (root or minari_root()) / builtin.dataset_id if builtin else None
+    existing = builtin.path(root) if builtin else None
     if exist_ok and existing is not None and minari_data_dir(existing) is not None and not overwrite:
         console.print(f"{name} already exists at {existing}; keeping it")
         return
@@ -134,7 +127,7 @@ def behaviour_train(
 
 DatasetArgument = Annotated[str | None, typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
 PresetOption = Annotated[str, typer.Option("--preset", help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
-SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set agent.batch_size=256 --set loop.updates=5000.")]
+SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set loop.batch_size=256 --set loop.updates=5000.")]
 AlgoOption = Annotated[str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
 RunDirOption = Annotated[Path | None, typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
@@ -146,7 +139,8 @@ ResumeOption = Annotated[
 def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None):
     import dataclasses
 
-    from cnfrl.config import preset, with_overrides
+    from cnfrl.agents.registry import preset
+    from cnfrl.config import with_overrides
 
     config = with_overrides(preset(preset_name, algo), overrides or [])
     config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset)
@@ -197,15 +191,15 @@ def _training_command(then_evaluate: bool):
         run_dir: RunDirOption = None,
         resume: ResumeOption = False,
     ) -> None:
-        from cnfrl.pipeline import evaluate_stage, resumed_config, train_stage
+        from cnfrl.pipeline import resumed_config, run, train_stage
 
         directory, config = _prepare(dataset, algo, preset_name, seed, overrides, run_dir)
         if resume:
             config = resumed_config(directory, overrides or []) or config
-        _, history, data, model = train_stage(config, directory, resume=resume)
         if then_evaluate:
-            _print_eval(evaluate_stage(directory, loaded=(data, model)), directory)
+            _print_eval(run(config, directory, resume), directory)
         else:
+            _, history, _, _ = train_stage(config, directory, resume=resume)
             console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
 
     return command
@@ -262,20 +256,15 @@ def compare(
 
 
 def _print_eval(summary: dict, run_dir: Path) -> None:
-    from cnfrl.report import summary_metric
+    from cnfrl.report import metric_unit, result_rows, summary_metric
 
-    metric = summary_metric(summary)
-    table = Table(title=f"{summary['dataset']}: {metric.replace('_mean', '')} over {summary['eval_episodes']} episodes")
+    unit = metric_unit(summary_metric(summary))
+    table = Table(title=f"{summary['dataset']}: {unit} over {summary['eval_episodes']} episodes")
     table.add_column("policy")
     table.add_column("mean", justify="right")
     table.add_column("std", justify="right")
-    rows = [(summary["algo"].upper(), "final")]
-    if "bc_model" in summary:
-        rows.append((f"BC through the {summary['model']['kind']}", "bc_model"))
-    for name, key in rows:
-        table.add_row(name, f"{summary[key][metric]:.1f}", f"{summary[key][metric.replace('mean', 'std')]:.1f}")
-    if summary.get("dataset_" + metric) is not None:
-        table.add_row("dataset mean", f"{summary['dataset_' + metric]:.1f}", "")
+    for name, mean, std in result_rows(summary):
+        table.add_row(name, f"{mean:.1f}", "" if std is None else f"{std:.1f}")
     console.print(table)
     console.print(f"report: {Path(run_dir) / 'report.md'}")
 

@@ -1,4 +1,7 @@
-"""Run configuration: one frozen dataclass with the paper's values as defaults, named presets, overrides."""
+"""Run configuration as data: one frozen dataclass, overrides, and its JSON form.
+
+The presets live with their algorithms (cnfrl.agents.registry), which also reads a saved config back.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnfrl.agents.latent import LatentConfig
-from cnfrl.agents.registry import algorithm
+from cnfrl.data.files import write_atomically
 from cnfrl.errors import CnfrlError
-from cnfrl.flows.flow import FlowConfig
-from cnfrl.pretrain import PretrainConfig
+from cnfrl.models import MODELS
+from cnfrl.models.pretrain import PretrainConfig
 from cnfrl.train import LoopConfig
-from cnfrl.vae import VAEConfig
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; saved as config.json in the run directory, enough to reproduce it.
 
-    `algo` names a registry entry (cnfrl.agents.registry); `agent` holds that algorithm's settings; `flow`
-    or `vae` is the action model it pre-trains (if any). `dataset` None means the embedded default (a
-    generated hopper-medium); `seed` drives everything.
+    `algo` names a registry entry (cnfrl.agents.registry), which holds its presets; `agent` holds that
+    algorithm's settings, `model` and `pretrain` those of the action model it pre-trains (a FlowConfig or
+    VAEConfig) and of its pre-training, both None when it pre-trains none. `dataset` None means the embedded default (a generated hopper-medium); `seed`
+    drives everything.
     """
 
     algo: str = "cnf"
@@ -32,51 +34,47 @@ class RunConfig:
     preset: str = "paper"
     seed: int = 0
     eval_episodes: int = 10
-    flow: FlowConfig = field(default_factory=FlowConfig)
-    vae: VAEConfig = field(default_factory=VAEConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    agent: Any = field(default_factory=LatentConfig)
+    model: Any = None
+    pretrain: PretrainConfig | None = field(default_factory=PretrainConfig)
+    agent: Any = None
     loop: LoopConfig = field(default_factory=LoopConfig)
 
-    @property
-    def model_config(self) -> Any:
-        """Settings of the algorithm's pre-trained action model (`flow` or `vae`), None when it has none."""
-        kind = algorithm(self.algo).action_model
-        return None if kind is None else getattr(self, kind)
 
+def with_overrides(config: RunConfig, assignments: list[str]) -> RunConfig:
+    """Apply `section.field=value` assignments (e.g. agent.awr_lambda=1, loop.updates=5000, seed=3).
 
-SHARED_PRESETS: dict[str, RunConfig] = {
-    "paper": RunConfig(),
-    "cpu-quick": RunConfig(
-        preset="cpu-quick",
-        eval_episodes=5,
-        flow=FlowConfig(blocks=6, hidden=128),
-        pretrain=PretrainConfig(epochs=20, sample_states=256),
-        loop=LoopConfig(updates=30_000, chunk=1_000, eval_every=5_000),
-    ),
-}
-SECTIONS = {"flow": FlowConfig, "vae": VAEConfig, "pretrain": PretrainConfig, "loop": LoopConfig}
-
-
-def preset(name: str, algo: str = "cnf") -> RunConfig:
-    """A named preset of an algorithm: the shared sizing plus the algorithm's own settings and changes."""
-    if name not in SHARED_PRESETS:
-        raise CnfrlError(f"{name}: unknown preset; choose one of {', '.join(SHARED_PRESETS)}")
-    spec = algorithm(algo)
-    config = dataclasses.replace(SHARED_PRESETS[name], algo=algo, agent=spec.agent_presets[name])
-    for section, fields in spec.changes.get(name, {}).items():
-        config = dataclasses.replace(config, **{section: dataclasses.replace(getattr(config, section), **fields)})
-    return config
-
-
-def with_overrides(config: Any, assignments: list[str]) -> Any:
-    """Apply `section.field=value` assignments (e.g. agent.batch_size=256, loop.updates=5000, seed=3)."""
+    The action model's section may be named `model` or by its kind (`flow.blocks=6` under cnf); a section the
+    algorithm does not use is an error, not a silent no-op.
+    """
     for assignment in assignments:
         path, _, text = assignment.partition("=")
         if not _:
-            raise CnfrlError(f"{assignment}: expected KEY=VALUE, e.g. agent.batch_size=256")
-        config = _set(config, path.split("."), text, assignment)
+            raise CnfrlError(f"{assignment}: expected KEY=VALUE, e.g. loop.batch_size=256")
+        config = _set(config, _section_path(config, path.split("."), assignment), text, assignment)
     return config
+
+
+def applicable(config: RunConfig, assignments: list[str]) -> list[str]:
+    """The assignments meant for every run of a grid that this run has sections for: a grid-wide
+    `pretrain.epochs=5` leaves BC and LAPO, which pre-train nothing, alone."""
+    model_sections = ("model", "pretrain", *MODELS)
+    return [a for a in assignments if config.model is not None or a.partition(".")[0] not in model_sections]
+
+
+def _section_path(config: RunConfig, path: list[str], assignment: str) -> list[str]:
+    section = path[0]
+    if section in MODELS or (section == "model" and len(path) > 1):
+        if config.model is None:
+            raise CnfrlError(f"{assignment}: {config.algo} pre-trains no action model, so it has no {section} settings")
+        if section in MODELS and not isinstance(config.model, MODELS[section].config_class):
+            used = next(kind for kind, model in MODELS.items() if isinstance(config.model, model.config_class))
+            raise CnfrlError(f"{assignment}: {config.algo} pre-trains a {used}, not a {section}; set {used}.* or model.*")
+        return ["model", *path[1:]]
+    if section == "pretrain" and config.pretrain is None:
+        raise CnfrlError(f"{assignment}: {config.algo} pre-trains no action model, so it has no pretrain settings")
+    if section == "agent" and path[1:] == ["batch_size"]:
+        raise CnfrlError(f"{assignment}: the batch size is a loop setting; use loop.batch_size")
+    return path
 
 
 def _set(config: Any, path: list[str], text: str, assignment: str) -> Any:
@@ -105,10 +103,28 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def from_dict(values: dict[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig written by `to_dict` (tuples and nested sections restored)."""
-    sections = {**SECTIONS, "agent": algorithm(values.get("algo", "cnf")).config_class}
-    return RunConfig(**{key: _build(sections[key], value) if key in sections else value for key, value in values.items()})
+def from_dict(values: dict[str, Any], agent_class: type, model_class: type | None) -> RunConfig:
+    """Rebuild a RunConfig written by `to_dict` (tuples and nested sections restored), given the classes of
+    its algorithm's `agent` and `model` settings (cnfrl.agents.registry.load_config looks them up).
+
+    config.json files written before `model` and `loop.batch_size` existed (a `flow` and a `vae` section, the
+    batch size under `agent`) are read into today's layout.
+    """
+    values = dict(values)
+    legacy = {kind: values.pop(kind) for kind in MODELS if kind in values}
+    if legacy:
+        kinds = [kind for kind, model in MODELS.items() if model.config_class is model_class]
+        values["model"] = legacy.get(kinds[0]) if kinds else None
+    agent = dict(values.get("agent") or {})
+    if "batch_size" in agent:
+        values["loop"] = {"batch_size": agent.pop("batch_size"), **values.get("loop", {})}
+        values["agent"] = agent
+    sections: dict[str, type | None] = {"agent": agent_class, "model": model_class, "pretrain": PretrainConfig, "loop": LoopConfig}
+    built = {}
+    for key, value in values.items():
+        section = sections.get(key)
+        built[key] = _build(section, value) if section is not None and value is not None else value
+    return RunConfig(**built)
 
 
 def _build(kind: type, values: dict[str, Any]) -> Any:
@@ -125,9 +141,6 @@ def _build(kind: type, values: dict[str, Any]) -> Any:
 
 def save_config(config: RunConfig, path: Path) -> None:
     """Write config.json."""
-    Path(path).write_text(json.dumps(to_dict(config), indent=1) + "\n")
+    write_atomically(Path(path), json.dumps(to_dict(config), indent=1) + "\n")
 
 
-def load_config(path: Path) -> RunConfig:
-    """Read config.json."""
-    return from_dict(json.loads(Path(path).read_text()))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -38,21 +39,37 @@ def evaluate(
     seed: int,
     references: ReferenceScores | None = None,
 ) -> EvalResult:
-    """Run `episodes` full episodes of a batched policy (flat observations in, actions out) on `env_id`."""
+    """Run `episodes` full episodes of a batched policy (flat observations in, actions out) on `env_id`, in
+    lockstep: one policy call per step for all of them."""
     envs = [make_env(env_id) for _ in range(episodes)]
     space = envs[0].observation_space
-    observations = np.stack([gym.spaces.flatten(space, env.reset(seed=seed + i)[0]) for i, env in enumerate(envs)])
-    returns, lengths = np.zeros(episodes), np.zeros(episodes, int)
-    running = np.ones(episodes, bool)
+    flat = lambda observations: np.stack([np.asarray(gym.spaces.flatten(space, o)) for o in observations]).astype(np.float32)
+    returns, lengths = run_episodes(envs, lambda observations: np.asarray(act(flat(observations))), [seed + i for i in range(episodes)])
+    for env in envs:
+        env.close()
+    normalized = None if references is None else np.array([references.score(r) for r in returns])
+    return EvalResult(returns, lengths, normalized)
+
+
+def evaluate_policy(env: gym.Env, policy: Callable[[Any], np.ndarray], episodes: int, seed: int) -> np.ndarray:
+    """Undiscounted returns of `episodes` episodes, one after the other, of a policy that takes one raw
+    observation at a time and may keep state between calls (a scripted controller, a sampling actor)."""
+    act = lambda observations: [policy(observations[0])]
+    return np.array([run_episodes([env], act, [seed + episode])[0][0] for episode in range(episodes)])
+
+
+def run_episodes(envs: list[gym.Env], act: Callable[[list[Any]], Any], seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The episode loop every evaluation uses: reset each env with its seed, then step them together, one call
+    of `act` (every env's latest raw observation -> one action per env) per step, until each has terminated or
+    been truncated. Returns the undiscounted return and the length of each env's episode."""
+    observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds, strict=True)]
+    returns, lengths = np.zeros(len(envs)), np.zeros(len(envs), int)
+    running = np.ones(len(envs), bool)
     while running.any():
-        actions = np.asarray(act(observations.astype(np.float32)))
+        actions = act(observations)
         for i in np.flatnonzero(running):
-            observation, reward, terminated, truncated, _ = envs[i].step(actions[i])
-            observations[i] = gym.spaces.flatten(space, observation)
+            observations[i], reward, terminated, truncated, _ = envs[i].step(actions[i])
             returns[i] += reward
             lengths[i] += 1
             running[i] = not (terminated or truncated)
-    for env in envs:
-        env.close()
-    normalized = None if references is None else np.array([references.normalize(r) for r in returns])
-    return EvalResult(returns, lengths, normalized)
+    return returns, lengths

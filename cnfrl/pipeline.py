@@ -16,15 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnfrl.agents.registry import algorithm
-from cnfrl.config import RunConfig, load_config, save_config, to_dict, with_overrides
+from cnfrl.agents.registry import algorithm, load_config
+from cnfrl.config import RunConfig, save_config, to_dict, with_overrides
+from cnfrl.data.files import write_atomically
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate
 from cnfrl.paths import cache_dir
-from cnfrl.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
+from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
 from cnfrl.reference_scores import ReferenceScores, reference_scores
 from cnfrl.report import write_report
 from cnfrl.train import CHECKPOINT, fit, load_checkpoint
@@ -51,7 +52,9 @@ def demo_dataset_path(show_progress: bool = True) -> Path:
     from cnfrl.data.builtin import parse_builtin
 
     root = cache_dir() / "demo-datasets"
-    path = root / parse_builtin(DEMO_DATASET).dataset_id
+    builtin = parse_builtin(DEMO_DATASET)
+    assert builtin is not None
+    path = builtin.path(root)
     if minari_data_dir(path) is None:
         collect_dataset(DEMO_DATASET, steps=DEMO_STEPS, seed=0, root=root, show_progress=show_progress)
     return path
@@ -77,8 +80,10 @@ def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_
     kind = algorithm(config.algo).action_model
     if kind is None:
         return None
+    if config.model is None or config.pretrain is None:
+        raise CnfrlError(f"{config.algo} pre-trains a {kind}: its config needs model and pretrain settings")
     result = pretrained_model(
-        data.transitions, kind, config.model_config, config.pretrain, data.name, cache_dir() / "models", config.seed, show_progress
+        data.transitions, kind, config.model, config.pretrain, data.name, cache_dir() / "models", config.seed, show_progress
     )
     if run_dir is not None and result.cache_dir is not None:
         shutil.copytree(result.cache_dir, Path(run_dir) / "model", dirs_exist_ok=True)
@@ -138,7 +143,7 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_pro
     data = load_run_data(config, show_progress)
     model = pretrain_stage(config, data, run_dir, show_progress)
     agent, history = fit(
-        make_agent(config, data, model), data.transitions, config.loop, config.agent.batch_size, run_dir,
+        make_agent(config, data, model), data.transitions, config.loop, run_dir,
         _evaluator(data, config.eval_episodes), config.seed, resume, show_progress,
     )
     return agent, history, data, model
@@ -166,27 +171,30 @@ def _fixed_settings(config: RunConfig) -> dict[str, Any]:
     return values
 
 
-def evaluate_stage(
-    run_dir: Path,
-    episodes: int | None = None,
-    show_progress: bool = True,
-    loaded: tuple[RunData, PretrainResult | None] | None = None,
-) -> dict[str, Any]:
+def run(config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
+    """The whole pipeline: dataset, action model, agent training, then the final evaluation and report
+    (`cnfrl run`); returns the summary written to eval.json."""
+    _, _, data, model = train_stage(config, run_dir, resume, show_progress)
+    return _evaluate(Path(run_dir), None, data, model)
+
+
+def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Evaluate a run's last checkpoint and BC through its action model (if any); write eval.json and report.md.
 
-    `loaded` passes the dataset and model when the caller (`cnfrl run`) has them already; otherwise the model
-    is the one the training stage copied into run_dir/model.
+    The model is the one the training stage copied into run_dir/model.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise CnfrlError(f"{run_dir}: no checkpoint to evaluate; run `cnfrl train` into this directory first")
     config = load_config(run_dir / "config.json")
-    if loaded is not None:
-        data, model = loaded
-    else:
-        data = load_run_data(config, show_progress)
-        stored = run_dir / "model"
-        model = load_model(stored) if (stored / MODEL_FILE).is_file() else pretrain_stage(config, data, None, show_progress)
+    data = load_run_data(config, show_progress)
+    stored = run_dir / "model"
+    model = load_model(stored) if (stored / MODEL_FILE).is_file() else pretrain_stage(config, data, None, show_progress)
+    return _evaluate(run_dir, episodes, data, model)
+
+
+def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: PretrainResult | None) -> dict[str, Any]:
+    config = load_config(run_dir / "config.json")
     agent, updates, history = load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, model))
     episodes = episodes or config.eval_episodes
     summary = {
@@ -205,7 +213,7 @@ def evaluate_stage(
         summary["bc_model"] = evaluate(lambda obs: bc_act(obs), data.env_id, episodes, EVAL_SEED, data.references).summary()
     dataset_return = float(np.mean(data.transitions.episode_returns()))
     summary["dataset_return_mean"] = dataset_return
-    summary["dataset_score_mean"] = data.references.normalize(dataset_return) if data.references else None
-    (run_dir / "eval.json").write_text(json.dumps(summary, indent=1) + "\n")
+    summary["dataset_score_mean"] = data.references.score(dataset_return) if data.references else None
+    write_atomically(run_dir / "eval.json", json.dumps(summary, indent=1) + "\n")
     write_report(run_dir, summary, history)
     return summary

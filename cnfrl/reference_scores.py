@@ -29,7 +29,7 @@ class ReferenceScores:
     expert_return: float
     origin: str
 
-    def normalize(self, episode_return: float) -> float:
+    def score(self, episode_return: float) -> float:
         """The D4RL normalised score: 100 * (R - R_random) / (R_expert - R_random)."""
         return 100.0 * (episode_return - self.random_return) / (self.expert_return - self.random_return)
 

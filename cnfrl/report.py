@@ -39,22 +39,27 @@ def metric_unit(metric: str) -> str:
     return "normalised score" if metric == "score_mean" else "return"
 
 
+def result_rows(summary: dict[str, Any]) -> list[tuple[str, float, float | None]]:
+    """The rows every view of an eval.json summary shows (report.md, the CLI's table): (policy, mean, std) of
+    the final agent, BC through its action model, and the dataset's mean episode (no std)."""
+    metric = summary_metric(summary)
+    std = metric.replace("mean", "std")
+    rows = [(f"{summary['algo'].upper()} (final)", summary["final"][metric], summary["final"][std])]
+    if "bc_model" in summary:
+        rows.append((f"BC through the {summary['model']['kind']} (z = 0)", summary["bc_model"][metric], summary["bc_model"][std]))
+    if summary.get("dataset_" + metric) is not None:
+        rows.append(("dataset mean episode", summary["dataset_" + metric], None))
+    return rows
+
+
 def write_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) -> Path:
     """report.md: what ran, the final evaluation next to BC through the action model and the dataset, the curve."""
     metric = summary_metric(summary)
     unit = metric_unit(metric)
-    std = metric.replace("mean", "std")
-    algo = summary["algo"].upper()
-    rows = {f"{algo} (final)": summary["final"]}
-    model_text = ""
-    if "bc_model" in summary:
-        kind = summary["model"]["kind"]
-        rows[f"BC through the {kind} (z = 0)"] = summary["bc_model"]
-        model_text = f"{kind} best epoch {summary['model']['best_epoch']}, "
-    baselines = {name: result[metric] for name, result in list(rows.items())[1:]}
-    if summary.get("dataset_" + metric) is not None:
-        baselines["dataset mean"] = summary["dataset_" + metric]
-    learning_curve(history, baselines, Path(run_dir) / "plots" / "learning_curve.png", metric, algo)
+    rows = result_rows(summary)
+    model_text = f"{summary['model']['kind']} best epoch {summary['model']['best_epoch']}, " if "model" in summary else ""
+    baselines = {name: mean for name, mean, _ in rows[1:]}
+    learning_curve(history, baselines, Path(run_dir) / "plots" / "learning_curve.png", metric, summary["algo"].upper())
     lines = [
         f"# cnfrl run: {summary['algo']} on {summary['dataset']}",
         "",
@@ -63,10 +68,8 @@ def write_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) ->
         "",
         f"| policy | {unit} (mean +- std) |",
         "|---|---:|",
-        *(f"| {name} | {result[metric]:.1f} +- {result[std]:.1f} |" for name, result in rows.items()),
+        *(f"| {name} | {mean:.1f}" + (f" +- {std:.1f} |" if std is not None else " |") for name, mean, std in rows),
     ]
-    if summary.get("dataset_" + metric) is not None:
-        lines.append(f"| dataset mean episode | {summary['dataset_' + metric]:.1f} |")
     lines += ["", "![learning curve](plots/learning_curve.png)", "", "| updates | " + unit + " |", "|---:|---:|"]
     lines += [f"| {record['step']:,} | {record['eval_' + metric]:.1f} |" for record in history]
     path = Path(run_dir) / "report.md"

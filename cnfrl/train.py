@@ -4,8 +4,6 @@ JSONL and TensorBoard metrics, atomic checkpoints, and resuming a killed run whe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import serialization
 
+from cnfrl.data.files import write_atomically
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.progress import progress_bar
@@ -25,9 +24,10 @@ CHECKPOINT = "checkpoints/last.msgpack"
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """How long to train and how often to evaluate and checkpoint."""
+    """How long to train, on minibatches of what size, and how often to evaluate and checkpoint."""
 
     updates: int = 1_000_000
+    batch_size: int = 512
     chunk: int = 1_000
     eval_every: int = 5_000
 
@@ -44,12 +44,15 @@ def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
 
 
 @partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
-def run_updates(agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int):
-    """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged."""
-    size = data["rewards"].shape[0]
+def run_updates(agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None):
+    """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged.
+
+    `size` limits sampling to the first rows (a replay buffer being filled); by default all rows are data.
+    """
+    rows = data["rewards"].shape[0] if size is None else size
 
     def step(agent, key):
-        index = jax.random.randint(key, (batch_size,), 0, size)
+        index = jax.random.randint(key, (batch_size,), 0, rows)
         return agent.update({k: v[index] for k, v in data.items()})
 
     agent, metrics = jax.lax.scan(step, agent, jax.random.split(key, updates))
@@ -58,34 +61,35 @@ def run_updates(agent: Any, data: dict[str, jax.Array], key: jax.Array, updates:
 
 def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -> None:
     """Agent pytree, update count and evaluation history in one file, replaced atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = serialization.msgpack_serialize(
         {"agent": serialization.to_state_dict(jax.device_get(agent)), "updates": updates, "history": json.dumps(history)}
     )
-    handle, temporary = tempfile.mkstemp(prefix=".ckpt.", dir=path.parent)
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(payload)
-    os.replace(temporary, path)
+    write_atomically(path, payload)
 
 
 def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
     """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent).
 
-    A part the template leaves out (None, e.g. the value network of a config without one) may be absent from
-    the file too: checkpoints written before that part existed still load.
+    Checkpoints of earlier layouts still load: a part the template leaves out (None, e.g. the value network of
+    a config without one) may be absent from the file, and a `target_X_params` field moves into X's train state.
     """
     payload = serialization.msgpack_restore(path.read_bytes())
-    state = payload["agent"]
-    absent = {name: None for name, value in serialization.to_state_dict(template).items() if value is None and name not in state}
-    agent = serialization.from_state_dict(template, {**state, **absent})
+    agent = serialization.from_state_dict(template, _upgraded(dict(payload["agent"]), serialization.to_state_dict(template)))
     return agent, int(payload["updates"]), json.loads(payload["history"])
+
+
+def _upgraded(state: dict, template: dict) -> dict:
+    for key in [k for k in state if k.startswith("target_") and k.endswith("_params") and k not in template]:
+        owner = key.removeprefix("target_").removesuffix("_params")
+        if isinstance(template.get(owner), dict) and "target_params" in template[owner]:
+            state[owner] = {**state[owner], "target_params": state.pop(key)}
+    return {**{name: None for name, value in template.items() if value is None and name not in state}, **state}
 
 
 def fit(
     agent: Any,
     transitions: Transitions,
     loop: LoopConfig,
-    batch_size: int,
     run_dir: Path,
     evaluate: Callable[[Any], dict[str, float]],
     seed: int,
@@ -103,7 +107,7 @@ def fit(
         raise CnfrlError(f"updates ({loop.updates}) and eval_every ({loop.eval_every}) must be multiples of chunk ({loop.chunk})")
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
-    done, history = 0, []
+    done, history = 0, list[dict]()
     if resume and checkpoint.is_file():
         agent, done, history = load_checkpoint(checkpoint, agent)
     metrics_path = run_dir / "metrics.jsonl"
@@ -117,7 +121,7 @@ def fit(
     with progress_bar() as bar, open(metrics_path, "a") as log:
         task = bar.add_task("training", total=loop.updates, completed=done, visible=show_progress)
         while done < loop.updates:
-            agent, metrics = run_updates(agent, data, jax.random.fold_in(base_key, done // loop.chunk), loop.chunk, batch_size)
+            agent, metrics = run_updates(agent, data, jax.random.fold_in(base_key, done // loop.chunk), loop.chunk, loop.batch_size)
             done += loop.chunk
             record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
             if done % loop.eval_every == 0 or done == loop.updates:

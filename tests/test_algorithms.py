@@ -11,17 +11,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnfrl.agents.registry import ALGORITHMS, algorithm
-from cnfrl.config import preset
+from cnfrl.agents.registry import ALGORITHMS, algorithm, preset
 from cnfrl.data.transitions import Transitions
-from cnfrl.pipeline import RunData, make_agent
-from cnfrl.pretrain import (
-    MODEL_CLASSES,
+from cnfrl.models import model_class
+from cnfrl.models.pretrain import (
     PretrainConfig,
     PretrainResult,
     pretrain_action_model,
     untrained_model,
 )
+from cnfrl.pipeline import RunData, make_agent
 from cnfrl.train import (
     CHECKPOINT,
     LoopConfig,
@@ -38,14 +37,12 @@ NAMES = list(ALGORITHMS)
 
 
 def shrink(config: Any) -> Any:
-    """The same config with every hidden size (32, 32), batch 64 and a warm-up of 500 updates, nested configs included."""
+    """The same config with every hidden size (32, 32) and a warm-up of 500 updates, nested configs included."""
     changes = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if field.name.endswith("hidden") and value:
             changes[field.name] = SMALL_HIDDEN
-        elif field.name == "batch_size":
-            changes[field.name] = 64
         elif field.name == "actor_warmup" and value:
             changes[field.name] = 500
         elif dataclasses.is_dataclass(value):
@@ -55,9 +52,10 @@ def shrink(config: Any) -> Any:
 
 def small_config(name: str):
     config = preset("cpu-quick", name)
-    return dataclasses.replace(
-        config, agent=shrink(config.agent), flow=dataclasses.replace(config.flow, blocks=2, hidden=32), vae=shrink(config.vae)
-    )
+    model = config.model
+    if model is not None:
+        model = dataclasses.replace(model, blocks=2, hidden=32) if algorithm(name).action_model == "flow" else shrink(model)
+    return dataclasses.replace(config, agent=shrink(config.agent), model=model, loop=dataclasses.replace(config.loop, batch_size=64))
 
 
 def optimal_action(observations: np.ndarray) -> np.ndarray:
@@ -86,7 +84,7 @@ def untrained(name: str, transitions: Transitions) -> PretrainResult | None:
     config, kind = small_config(name), algorithm(name).action_model
     if kind is None:
         return None
-    return PretrainResult(untrained_model(transitions, kind, config.model_config), 0, [])
+    return PretrainResult(untrained_model(transitions, kind, config.model), 0, [])
 
 
 def leaves_equal(a: Any, b: Any) -> None:
@@ -128,11 +126,11 @@ def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     model = untrained(name, transitions)
     make = lambda: make_agent(config, run_data(transitions), model)
     no_eval = lambda agent: {}
-    full = LoopConfig(updates=40, chunk=10, eval_every=10)
-    straight, _ = fit(make(), transitions, full, 64, tmp_path / "straight", no_eval, seed=7, show_progress=False)
-    fit(make(), transitions, dataclasses.replace(full, updates=20), 64, tmp_path / "killed", no_eval, seed=7, show_progress=False)
+    full = LoopConfig(updates=40, batch_size=64, chunk=10, eval_every=10)
+    straight, _ = fit(make(), transitions, full, tmp_path / "straight", no_eval, seed=7, show_progress=False)
+    fit(make(), transitions, dataclasses.replace(full, updates=20), tmp_path / "killed", no_eval, seed=7, show_progress=False)
     assert (tmp_path / "killed" / CHECKPOINT).is_file()
-    resumed, history = fit(make(), transitions, full, 64, tmp_path / "killed", no_eval, seed=7, resume=True, show_progress=False)
+    resumed, history = fit(make(), transitions, full, tmp_path / "killed", no_eval, seed=7, resume=True, show_progress=False)
     assert [record["step"] for record in history] == [10, 20, 30, 40]
     leaves_equal(straight, resumed)
 
@@ -146,11 +144,11 @@ def trained_models() -> dict[str, PretrainResult]:
         if kind is None:
             continue
         config = small_config(name)
-        model_config = config.model_config
+        model_config = config.model
         key = f"{kind}-{model_config}"
         if key not in models:
             settings = PretrainConfig(epochs=30, batch_size=256, learning_rate=2e-3, grad_clip=1.0, sample_states=64)
-            models[key] = pretrain_action_model(transitions, MODEL_CLASSES[kind], model_config, settings, show_progress=False)
+            models[key] = pretrain_action_model(transitions, model_class(kind), model_config, settings, show_progress=False)
     return models
 
 
@@ -163,7 +161,7 @@ def test_learns_the_better_mode_of_a_one_step_task(name, trained_models):
     kind = algorithm(name).action_model
     model = None
     if kind is not None:
-        model = trained_models[f"{kind}-{config.model_config}"]
+        model = trained_models[f"{kind}-{config.model}"]
     agent = make_agent(config, run_data(transitions), model)
     updates = 3000 if config.loop.updates else 0
     if updates:

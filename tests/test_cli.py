@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnfrl import load_dataset
-from cnfrl.config import load_config
+from cnfrl.agents.registry import load_config
 from cnfrl.errors import CnfrlError
 from cnfrl.pipeline import train_stage
 
@@ -75,7 +75,7 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     monkeypatch.setenv("CNFRL_CACHE", str(tmp_path / "cache"))
     assert cnfrl("collect", "hopper-random", "--steps", "400").returncode == 0
     tiny = ["--set", "flow.blocks=2", "--set", "flow.hidden=16", "--set", "pretrain.epochs=2", "--set", "pretrain.batch_size=128",
-            "--set", "agent.actor_hidden=[16,16]", "--set", "agent.critic_hidden=[16,16]", "--set", "agent.batch_size=32",
+            "--set", "agent.actor_hidden=[16,16]", "--set", "agent.critic_hidden=[16,16]", "--set", "loop.batch_size=32",
             "--set", "loop.updates=200", "--set", "loop.chunk=100", "--set", "loop.eval_every=100", "--set", "eval_episodes=2"]
     pre = cnfrl("pretrain", "hopper-random", *tiny)
     assert pre.returncode == 0, pre.stderr
@@ -91,11 +91,11 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert summary["updates"] == 200 and np.isfinite(summary["final"]["score_mean"])
     longer = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
     assert longer.returncode == 0 and "trained 300 updates" in longer.stdout, longer.stderr
-    changed = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "agent.batch_size=64")
+    changed = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "agent.actor_lr=0.001")
     assert changed.returncode == 1 and "a resumed run keeps its saved settings" in changed.stderr
     saved = load_config(run_dir / "config.json")
     with pytest.raises(CnfrlError, match=r"\(agent differ from its config.json\)"):
-        train_stage(dataclasses.replace(saved, agent=dataclasses.replace(saved.agent, batch_size=64)), run_dir, resume=True)
+        train_stage(dataclasses.replace(saved, agent=dataclasses.replace(saved.agent, actor_lr=1e-3)), run_dir, resume=True)
     again = cnfrl("evaluate", str(run_dir), "--episodes", "1")
     assert again.returncode == 0 and "BC through the flow" in again.stdout
     assert json.loads((run_dir / "eval.json").read_text())["updates"] == 300

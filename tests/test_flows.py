@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnfrl.flows.bijectors import ActNorm, AffineCoupling, Atanh, InvertibleLinear, Tanh
-from cnfrl.flows.flow import ConditionalFlow, FlowConfig
+from cnfrl.models.bijectors import LATENT_CLIP, ActNorm, AffineCoupling, Atanh, Inverse, InvertibleLinear
+from cnfrl.models.flow import ConditionalFlow, FlowConfig
 
 STATE_DIM = 5
 
@@ -46,7 +46,8 @@ def test_whole_flow_log_det_matches_autodiff_jacobian(d):
 
 
 @pytest.mark.parametrize(
-    "layer", [Atanh(), Tanh(), ActNorm(), InvertibleLinear(), AffineCoupling(16), AffineCoupling(16, flip=True)]
+    "layer",
+    [Atanh(), Inverse(Atanh(clip=LATENT_CLIP)), ActNorm(), InvertibleLinear(), AffineCoupling(16), AffineCoupling(16, flip=True)],
 )
 @pytest.mark.parametrize("d", [1, 3])
 def test_each_layer_log_det_and_inverse(layer, d):
@@ -54,11 +55,11 @@ def test_each_layer_log_det_and_inverse(layer, d):
     x = jax.random.uniform(key, (32, d), minval=-0.9, maxval=0.9)
     context = jax.random.normal(key, (32, STATE_DIM))
     params = perturbed(layer.init(key, x, context), scale=0.1)
-    y, log_det = layer.apply(params, x, context)
-    one = lambda xi, ci: layer.apply(params, xi[None], ci[None])[0][0]
+    y, log_det = layer.apply(params, x, context, method="forward_and_log_det")
+    one = lambda xi, ci: layer.apply(params, xi[None], ci[None], method="forward_and_log_det")[0][0]
     jacobians = jax.vmap(jax.jacfwd(one))(x, context)
     np.testing.assert_allclose(jnp.linalg.slogdet(jacobians)[1], log_det, atol=1e-4, rtol=1e-4)
-    back, inverse_log_det = layer.apply(params, y, context, inverse=True)
+    back, inverse_log_det = layer.apply(params, y, context, method="inverse_and_log_det")
     np.testing.assert_allclose(back, x, atol=1e-5)
     np.testing.assert_allclose(inverse_log_det, -log_det, atol=1e-4)
 
@@ -107,7 +108,7 @@ def test_box_maps_to_actions_and_actions_to_box():
 
 def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     from cnfrl.data.transitions import Transitions
-    from cnfrl.pretrain import PretrainConfig, pretrain_flow
+    from cnfrl.models.pretrain import PretrainConfig, pretrain_flow
 
     rng = np.random.default_rng(0)
     n = 8192
@@ -126,3 +127,5 @@ def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     assert np.all(shares > 0.15), shares
     close = np.sqrt(((samples - centres[nearest]) ** 2).sum(-1)) < 0.25
     assert close.mean() > 0.8
+    latents = result.model.encode(jnp.asarray(actions[:500]), jnp.asarray(observations[:500]))
+    np.testing.assert_allclose(np.asarray(result.model.decode(latents, jnp.asarray(observations[:500]))), actions[:500], atol=1e-3)

@@ -5,18 +5,15 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from cnfrl.agents.latent import LatentAgent, LatentConfig
 from cnfrl.data.transitions import Transitions
-from cnfrl.errors import CnfrlError
-from cnfrl.flows.flow import ConditionalFlow, FlowConfig
-from cnfrl.flows.model import FlowModel
+from cnfrl.models.flow import ConditionalFlow, FlowConfig, FlowModel
 from cnfrl.networks import Normalizer
 from cnfrl.train import device_batches
 
 OBS, ACT = 4, 2
-SMALL = LatentConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), batch_size=64)
+SMALL = LatentConfig(actor_hidden=(32, 32), critic_hidden=(32, 32))
 
 
 def toy_transitions(n=512, seed=0):
@@ -46,7 +43,8 @@ def test_time_outs_do_not_stop_bootstrapping():
     assert float(data["terminals"][49]) == 0.0 and transitions.timeouts[49]
     assert float(data["terminals"][123]) == 1.0
     agent = LatentAgent.create(jax.random.PRNGKey(1), transitions, toy_flow(), SMALL)
-    agent = agent.replace(target_critic_params=jax.tree_util.tree_map(lambda p: p + 0.5, agent.target_critic_params))
+    shifted = jax.tree_util.tree_map(lambda p: p + 0.5, agent.critic.target_params)
+    agent = agent.replace(critic=agent.critic.replace(target_params=shifted))
     rows = jnp.array([49, 123])
     batch = {k: v[rows] for k, v in data.items()}
     batch["rewards"] = jnp.zeros(2)
@@ -109,33 +107,20 @@ def test_actor_warmup_regresses_with_unit_weights_then_advantage_weights():
     assert weights[2] != 1.0 and np.isfinite(weights[2])
 
 
-def test_expectile_value_replaces_the_actor_in_the_critic_target():
-    """value=expectile: y = r + gamma (1 - terminal) V(s'), whatever the actor; V fits the expectile of min Q."""
-    transitions = toy_transitions()
-    data = device_batches(transitions)
-    batch = {k: v[:64] for k, v in data.items()}
-    config = dataclasses.replace(SMALL, value="expectile", expectile=0.9)
-    agent = LatentAgent.create(jax.random.PRNGKey(4), transitions, toy_flow(), config)
-    next_values = agent.v(agent.value.params, agent.model.normalize(batch["next_observations"]))
-    expected = batch["rewards"] + config.gamma * (1.0 - batch["terminals"]) * next_values
-    target = agent.critic_target(batch, jax.random.PRNGKey(0))
-    np.testing.assert_allclose(np.asarray(target), np.asarray(expected), rtol=1e-6)
-    shifted = agent.replace(actor=agent.actor.replace(params=jax.tree_util.tree_map(lambda p: p + 1.0, agent.actor.params)))
-    np.testing.assert_array_equal(np.asarray(shifted.critic_target(batch, jax.random.PRNGKey(1))), np.asarray(target))
+def test_a_checkpoint_of_the_earlier_layout_loads(tmp_path):
+    """Before the train states carried their targets: target_*_params fields."""
+    from flax import serialization
 
-    states = agent.model.normalize(batch["observations"])
-    q_data = float(agent.q(agent.target_critic_params, states, batch["actions"]).min(0).mean())
-    fitted = {}
-    for expectile in (0.1, 0.9):
-        fit = agent.replace(config=dataclasses.replace(config, expectile=expectile))
-        step = jax.jit(lambda agent: agent._value_step(batch, states)[0])
-        for _ in range(300):
-            fit = step(fit)
-        fitted[expectile] = float(fit.v(fit.value.params, states).mean())
-    assert fitted[0.1] < q_data < fitted[0.9], (fitted, q_data)
+    from cnfrl.train import load_checkpoint
 
-
-def test_expectile_value_needs_the_awr_objective():
-    config = dataclasses.replace(SMALL, value="expectile", objective="plas")
-    with pytest.raises(CnfrlError, match="agent.value=expectile"):
-        LatentAgent.create(jax.random.PRNGKey(0), toy_transitions(), toy_flow(), config)
+    agent = LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), SMALL)
+    agent = agent.replace(critic=agent.critic.replace(target_params=jax.tree_util.tree_map(lambda p: p + 1.0, agent.critic.target_params)))
+    state = serialization.to_state_dict(agent)
+    for owner in ("actor", "critic"):
+        state[f"target_{owner}_params"] = state[owner].pop("target_params")
+    path = tmp_path / "old.msgpack"
+    path.write_bytes(serialization.msgpack_serialize({"agent": state, "updates": 3, "history": "[]"}))
+    loaded, updates, _ = load_checkpoint(path, LatentAgent.create(jax.random.PRNGKey(6), toy_transitions(), toy_flow(), SMALL))
+    assert updates == 3
+    for a, b in zip(jax.tree_util.tree_leaves(agent), jax.tree_util.tree_leaves(loaded), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

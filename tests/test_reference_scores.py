@@ -27,8 +27,8 @@ def test_family_matching(name, family):
 def test_d4rl_constants_and_normalisation():
     refs = reference_scores("hopper-medium-v2")
     assert (refs.random_return, refs.expert_return) == (-20.272305, 3234.3)
-    assert refs.normalize(3234.3) == pytest.approx(100.0)
-    assert refs.normalize(-20.272305) == pytest.approx(0.0)
+    assert refs.score(3234.3) == pytest.approx(100.0)
+    assert refs.score(-20.272305) == pytest.approx(0.0)
 
 
 def test_metadata_wins_only_with_both_values():

@@ -12,21 +12,20 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
-from cnfrl.action_model import ActionModel
+from cnfrl.models.base import ActionModel
 from cnfrl.data.transitions import Transitions
-from cnfrl.networks import GaussianHead, Normalizer, tanh_gaussian_log_prob
+from cnfrl.errors import CnfrlError
+from cnfrl.networks import Batch, GaussianHead, Normalizer, tanh_gaussian_log_prob
 
-Batch = dict[str, jax.Array]
 ACTION_CLIP = 1.0 - 1e-5
 
 
 @dataclass(frozen=True)
 class BCConfig:
-    """Policy size, optimiser and batch of plain behaviour cloning."""
+    """Policy size and optimiser of plain behaviour cloning."""
 
     hidden: tuple[int, ...] = (256, 256, 256)
     learning_rate: float = 3e-4
-    batch_size: int = 512
 
 
 class BCAgent(struct.PyTreeNode):
@@ -64,9 +63,7 @@ class BCAgent(struct.PyTreeNode):
 
 @dataclass(frozen=True)
 class ModelBCConfig:
-    """BC through an action model has no knobs; `batch_size` only satisfies the trainer."""
-
-    batch_size: int = 1
+    """BC through an action model has no knobs: it acts with the model's latent centre."""
 
 
 class ModelBCAgent(struct.PyTreeNode):
@@ -78,6 +75,8 @@ class ModelBCAgent(struct.PyTreeNode):
     @classmethod
     def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: ModelBCConfig = ModelBCConfig()) -> ModelBCAgent:
         """Wrap a trained action model."""
+        if model is None:
+            raise CnfrlError("BC through an action model needs one; pre-train a flow or VAE first")
         return cls(model, config)
 
     def update(self, batch: Batch) -> tuple[ModelBCAgent, dict[str, jax.Array]]:

@@ -21,22 +21,11 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from flax.training.train_state import TrainState
 
-from cnfrl.action_model import ActionModel
+from cnfrl.models.base import ActionModel
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
-from cnfrl.networks import (
-    LOG_STD_MAX,
-    LOG_STD_MIN,
-    MLP,
-    TwinCritic,
-    reward_scale,
-    soft_min_q,
-    soft_update,
-)
-
-Batch = dict[str, jax.Array]
+from cnfrl.networks import LOG_STD_MAX, LOG_STD_MIN, MLP, Batch, TargetTrainState, TwinCritic, reward_scale, soft_min_q
 
 
 @dataclass(frozen=True)
@@ -52,17 +41,13 @@ class LatentConfig:
     draws the latent that sets the weight apart from the one regressed (as the authors' code does);
     `min_log_std` floors the actor's log std so it keeps some entropy; `critic_layer_norm` puts LayerNorm in
     the critics; the first `actor_warmup` updates regress with unit weights (BC through the action model)
-    while the critics learn. `value` "expectile" replaces the actor's sample in both places it stands for the
-    state's value, as IQL does: a network V(s) fitted to the `expectile` of the target critics' min Q(s, a_data)
-    gives the critic target r + gamma V(s') and the weight's baseline, so the critics never see an action the
-    data does not hold.
+    while the critics learn.
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)
     critic_hidden: tuple[int, ...] = (256, 256, 256)
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
-    batch_size: int = 512
     gamma: float = 0.99
     tau: float = 2e-3
     objective: Literal["awr", "plas"] = "awr"
@@ -78,8 +63,6 @@ class LatentConfig:
     min_log_std: float = LOG_STD_MIN
     critic_layer_norm: bool = False
     actor_warmup: int = 0
-    value: Literal["policy", "expectile"] = "policy"
-    expectile: float = 0.7
 
 
 class LatentActor(nn.Module):
@@ -105,24 +88,21 @@ class LatentActor(nn.Module):
         mean, log_std = jnp.split(out, 2, axis=-1)
         return mean, jnp.clip(log_std, self.min_log_std, LOG_STD_MAX)
 
-    def perturb(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+    def correction(self, states: jax.Array, actions: jax.Array) -> jax.Array:
         """A correction in (-1, 1)^d of decoded actions, scaled by the agent."""
         return jnp.tanh(self.perturbation(jnp.concatenate([states, actions], -1)))
 
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
         """Touch every sub-network once (what `init` calls to create all parameters)."""
         mean, _ = self.latent(states)
-        return mean.sum() + (self.perturb(states, actions).sum() if self.perturbation_hidden else 0.0)
+        return mean.sum() + (self.correction(states, actions).sum() if self.perturbation_hidden else 0.0)
 
 
 class LatentAgent(struct.PyTreeNode):
-    """Actor, twin critics, target networks and the frozen action model, as one pytree."""
+    """Actor and twin critics, each with its target, and the frozen action model, as one pytree."""
 
-    actor: TrainState
-    critic: TrainState
-    value: TrainState | None
-    target_actor_params: Any
-    target_critic_params: Any
+    actor: TargetTrainState
+    critic: TargetTrainState
     model: ActionModel
     reward_scale: jax.Array
     rng: jax.Array
@@ -131,26 +111,17 @@ class LatentAgent(struct.PyTreeNode):
     @classmethod
     def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LatentConfig = LatentConfig()) -> LatentAgent:
         """Fresh actor and critics on top of a trained action model."""
+        if model is None:
+            raise CnfrlError("the latent actor-critic acts through an action model; pre-train a flow or VAE first")
         actor_key, critic_key, rng = jax.random.split(key, 3)
         observations, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, model.action_dim))
         actor_def = _actor(config, model)
         actor_params = actor_def.init(actor_key, observations, actions)["params"]
         critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
-        copy = lambda tree: jax.tree_util.tree_map(jnp.copy, tree)
-        value = None
-        if config.value == "expectile":
-            if config.objective != "awr":
-                raise CnfrlError("agent.value=expectile needs agent.objective=awr; set one of them back")
-            value_def = MLP(config.critic_hidden, 1, layer_norm=config.critic_layer_norm)
-            value_params = value_def.init(jax.random.fold_in(critic_key, 1), observations)["params"]
-            value = TrainState.create(apply_fn=value_def.apply, params=value_params, tx=optax.adam(config.critic_lr))
         return cls(
-            actor=TrainState.create(apply_fn=actor_def.apply, params=actor_params, tx=optax.adam(config.actor_lr)),
-            critic=TrainState.create(apply_fn=critic_def.apply, params=critic_params, tx=optax.adam(config.critic_lr)),
-            value=value,
-            target_actor_params=copy(actor_params),
-            target_critic_params=copy(critic_params),
+            actor=TargetTrainState.create_with_target(actor_def.apply, actor_params, optax.adam(config.actor_lr)),
+            critic=TargetTrainState.create_with_target(critic_def.apply, critic_params, optax.adam(config.critic_lr)),
             model=model,
             reward_scale=jnp.asarray(reward_scale(transitions, config.reward_scale), jnp.float32),
             rng=rng,
@@ -168,7 +139,7 @@ class LatentAgent(struct.PyTreeNode):
         states = self.model.normalize(observations)
         actions = self.model.decode(self.latent(params, states, key), observations)
         if self.config.perturbation > 0:
-            correction = self.actor.apply_fn({"params": params}, states, actions, method=LatentActor.perturb)
+            correction = self.actor.apply_fn({"params": params}, states, actions, method=LatentActor.correction)
             actions = jnp.clip(actions + self.config.perturbation * correction, -1.0, 1.0)
         return actions
 
@@ -176,47 +147,23 @@ class LatentAgent(struct.PyTreeNode):
         """Both critics' values, shape (2, batch)."""
         return self.critic.apply_fn({"params": params}, states, actions)
 
-    def v(self, params: Any, states: jax.Array) -> jax.Array:
-        """The expectile state value V(s), shape (batch,)."""
-        return self.value.apply_fn({"params": params}, states)[..., 0]
-
     def critic_target(self, batch: Batch, key: jax.Array) -> jax.Array:
-        """y = r + gamma (1 - terminal) V(s'), V(s') the softmin Q'(s', a') of the actor's a' or the expectile
-        value; a time-out is not a terminal."""
-        next_states = self.model.normalize(batch["next_observations"])
-        if self.value is not None:
-            value = self.v(self.value.params, next_states)
-        else:
-            next_params = self.target_actor_params if self.config.objective == "plas" else self.actor.params
-            next_actions = self.policy_action(next_params, batch["next_observations"], key)
-            value = soft_min_q(self.q(self.target_critic_params, next_states, next_actions), self.config.soft_min)
+        """y = r + gamma (1 - terminal) softmin Q'(s', a'); a time-out is not a terminal."""
+        next_params = self.actor.target_params if self.config.objective == "plas" else self.actor.params
+        next_actions = self.policy_action(next_params, batch["next_observations"], key)
+        next_q = self.q(self.critic.target_params, self.model.normalize(batch["next_observations"]), next_actions)
+        value = soft_min_q(next_q, self.config.soft_min)
         return jax.lax.stop_gradient(self.reward_scale * batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value)
 
     def update(self, batch: Batch) -> tuple[LatentAgent, dict[str, jax.Array]]:
-        """One value step (expectile only), one critic step, one actor step, then the soft target updates."""
+        """One critic step, one actor step, then the soft target updates."""
         rng, next_key, actor_key = jax.random.split(self.rng, 3)
         states = self.model.normalize(batch["observations"])
-        agent, value_info = self._value_step(batch, states)
-        agent, critic_info = agent._critic_step(batch, states, next_key)
+        agent, critic_info = self._critic_step(batch, states, next_key)
         agent, actor_info = agent._actor_step(batch, states, actor_key)
-        agent = agent.replace(
-            target_actor_params=soft_update(agent.target_actor_params, agent.actor.params, self.config.tau),
-            target_critic_params=soft_update(agent.target_critic_params, agent.critic.params, self.config.tau),
-            rng=rng,
-        )
-        return agent, {**value_info, **critic_info, **actor_info}
-
-    def _value_step(self, batch: Batch, states: jax.Array) -> tuple[LatentAgent, dict[str, jax.Array]]:
-        if self.value is None:
-            return self, {}
-        q_data = jax.lax.stop_gradient(self.q(self.target_critic_params, states, batch["actions"]).min(0))
-
-        def value_loss(params):
-            diff = q_data - self.v(params, states)
-            return (jnp.abs(self.config.expectile - (diff < 0)) * diff**2).mean()
-
-        loss, grads = jax.value_and_grad(value_loss)(self.value.params)
-        return self.replace(value=self.value.apply_gradients(grads=grads)), {"value_loss": loss}
+        tau = self.config.tau
+        agent = agent.replace(actor=agent.actor.soft_update(tau), critic=agent.critic.soft_update(tau), rng=rng)
+        return agent, {**critic_info, **actor_info}
 
     def _critic_step(self, batch: Batch, states: jax.Array, key: jax.Array) -> tuple[LatentAgent, dict[str, jax.Array]]:
         target = self.critic_target(batch, key)
@@ -242,8 +189,6 @@ class LatentAgent(struct.PyTreeNode):
         return loss, {"weight_mean": weights.mean()}
 
     def _advantage(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array, policy_actions: jax.Array) -> jax.Array:
-        if self.value is not None:
-            return self.q(self.target_critic_params, states, batch["actions"]).min(0) - self.v(self.value.params, states)
         baseline_actions = policy_actions
         if self.config.independent_samples:
             baseline_actions = self.policy_action(params, batch["observations"], jax.random.fold_in(key, 1))

@@ -17,7 +17,8 @@ import numpy as np
 
 from cnfrl.checkpoint import load_params, save_params
 from cnfrl.collect.rollout import uniform_random_policy
-from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, evaluate_policy, train_sac
+from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, train_sac
+from cnfrl.evaluate import evaluate_policy
 from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
 from cnfrl.paths import cache_dir

@@ -38,7 +38,7 @@ class WaypointController:
     """
 
     def __init__(self, env: gym.Env, p_gain: float = 10.0, d_gain: float = -1.0, noise: float = 0.0, seed: int = 0):
-        self.maze = env.unwrapped.maze
+        self.maze = env.unwrapped.maze  # type: ignore[attr-defined]  # PointMaze's env exposes its maze
         self.free = np.array([[cell != 1 for cell in row] for row in self.maze.maze_map])
         self.p_gain, self.d_gain, self.noise = p_gain, d_gain, noise
         self.rng = np.random.default_rng(seed)

@@ -10,12 +10,12 @@ import numpy as np
 from cnfrl.collect.behaviour import REFERENCE_EPISODES, behaviour_policy, load_behaviour, medium_replay
 from cnfrl.collect.maze import EPISODE_STEPS, WaypointController, make_maze_env
 from cnfrl.collect.rollout import collect_transitions, uniform_random_policy
-from cnfrl.collect.sac import evaluate_policy
+from cnfrl.evaluate import evaluate_policy
 from cnfrl.envs import make_env
 from cnfrl.data.builtin import MUJOCO_TASKS, BuiltinName, builtin_names, parse_builtin
 from cnfrl.data.files import refuse_overwrite
 from cnfrl.data.flat import transitions_from_flat
-from cnfrl.data.minari import minari_root, write_minari
+from cnfrl.data.minari import write_minari
 from cnfrl.data.transitions import Transitions, concatenate
 from cnfrl.errors import CnfrlError
 
@@ -42,8 +42,7 @@ def collect_dataset(
     steps = default_steps(name) if steps is None else steps
     if steps <= 0:
         raise CnfrlError(f"{name}: --steps must be positive (got {steps})")
-    target_root = Path(root) if root is not None else minari_root()
-    refuse_overwrite(target_root / builtin.dataset_id, overwrite)
+    refuse_overwrite(builtin.path(root), overwrite)
     collect = _collect_maze if builtin.task == "maze2d" else _collect_mujoco
     transitions = collect(builtin, steps, seed, show_progress)
     metadata = {
@@ -53,7 +52,7 @@ def collect_dataset(
         "behaviour_return": float(transitions.episode_returns().mean()),
         "description": f"cnfrl {builtin.name}: D4RL's {builtin.level} recipe on {transitions.metadata['env_id']}",
     }
-    return write_minari(transitions.replace(metadata=metadata), builtin.dataset_id, target_root, overwrite=overwrite)
+    return write_minari(transitions.replace(metadata=metadata), builtin.dataset_id, root, overwrite=overwrite)
 
 
 def _parse(name: str) -> BuiltinName:
@@ -115,7 +114,9 @@ def _collect_maze(builtin: BuiltinName, steps: int, seed: int, show_progress: bo
     transitions = collect_transitions(
         env, controller, steps, seed, metadata, episode_steps=EPISODE_STEPS[maze], show_progress=show_progress
     )
-    return transitions.replace(metadata={**transitions.metadata, "env_id": make_maze_env(maze, dense, False).spec.id})
+    spec = make_maze_env(maze, dense, False).spec
+    assert spec is not None
+    return transitions.replace(metadata={**transitions.metadata, "env_id": spec.id})
 
 
 def maze_references(maze: str, dense: bool, seed: int, episodes: int = REFERENCE_EPISODES) -> dict[str, float]:

@@ -42,7 +42,7 @@ def collect_transitions(
     columns = {
         "observations": np.empty((steps, dim), np.float32),
         "next_observations": np.empty((steps, dim), np.float32),
-        "actions": np.empty((steps,) + env.action_space.shape, np.float32),
+        "actions": np.empty((steps, *(env.action_space.shape or ())), np.float32),
         "rewards": np.empty(steps, np.float32),
         "terminals": np.zeros(steps, bool),
         "timeouts": np.zeros(steps, bool),

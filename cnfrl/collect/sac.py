@@ -3,6 +3,8 @@
 The environment is stepped on the host; every `update_every` steps the new transitions are appended to a
 device-resident replay buffer and the same number of gradient updates runs inside one jitted `lax.scan`
 (one update per environment step on average, as in SAC; SB3's train_freq = gradient_steps = update_every).
+The agent keeps the offline agents' contract (`update(batch)`, its own key), so the offline trainer's
+`run_updates` drives it on the filled part of the buffer.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from cnfrl.envs import make_env
+from cnfrl.evaluate import evaluate_policy
 from cnfrl.errors import CnfrlError
-from cnfrl.networks import GaussianHead, TwinCritic, sample_tanh_gaussian, soft_update
+from cnfrl.networks import Batch, GaussianHead, TargetTrainState, TwinCritic, sample_tanh_gaussian
 from cnfrl.progress import progress_bar
+from cnfrl.train import run_updates
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,12 @@ class SACConfig:
 
 
 class SACAgent(struct.PyTreeNode):
-    """Actor, twin critics with their target copy, and the entropy temperature, as one pytree."""
+    """Actor, twin critics with their target copy, the entropy temperature and a key, as one pytree."""
 
     actor: TrainState
-    critic: TrainState
-    target_critic_params: Any
+    critic: TargetTrainState
     log_alpha: TrainState
+    rng: jax.Array
     target_entropy: float = struct.field(pytree_node=False)
     gamma: float = struct.field(pytree_node=False)
     tau: float = struct.field(pytree_node=False)
@@ -61,28 +65,28 @@ class SACAgent(struct.PyTreeNode):
 
         Compiled as one program: run op by op, initialisation compiled some 70 small programs (about 2 s).
         """
-        actor_key, critic_key = jax.random.split(key)
+        actor_key, critic_key, rng = jax.random.split(key, 3)
         observations, actions = jnp.zeros((1, observation_dim)), jnp.zeros((1, action_dim))
         actor_def, critic_def = GaussianHead(config.hidden, action_dim), TwinCritic(config.hidden)
         optimizer = optax.adam(config.learning_rate)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         return cls(
             actor=TrainState.create(apply_fn=actor_def.apply, params=actor_def.init(actor_key, observations)["params"], tx=optimizer),
-            critic=TrainState.create(apply_fn=critic_def.apply, params=critic_params, tx=optimizer),
-            target_critic_params=jax.tree_util.tree_map(jnp.copy, critic_params),
+            critic=TargetTrainState.create_with_target(critic_def.apply, critic_params, optimizer),
             log_alpha=TrainState.create(apply_fn=None, params={"log_alpha": jnp.zeros(())}, tx=optimizer),
+            rng=rng,
             target_entropy=-float(action_dim),
             gamma=config.gamma,
             tau=config.tau,
         )
 
-    def update(self, batch: dict[str, jax.Array], key: jax.Array) -> tuple[SACAgent, dict[str, jax.Array]]:
+    def update(self, batch: Batch) -> tuple[SACAgent, dict[str, jax.Array]]:
         """One critic, actor and temperature step, then the soft target update."""
-        next_key, actor_key = jax.random.split(key)
+        rng, next_key, actor_key = jax.random.split(self.rng, 3)
         alpha = jnp.exp(self.log_alpha.params["log_alpha"])
         mean, log_std = self.actor.apply_fn({"params": self.actor.params}, batch["next_observations"])
         next_actions, next_log_prob = sample_tanh_gaussian(next_key, mean, log_std)
-        next_q = self.critic.apply_fn({"params": self.target_critic_params}, batch["next_observations"], next_actions)
+        next_q = self.critic.apply_fn({"params": self.critic.target_params}, batch["next_observations"], next_actions)
         target = batch["rewards"] + self.gamma * (1.0 - batch["terminals"]) * (next_q.min(0) - alpha * next_log_prob)
 
         def critic_loss(params):
@@ -105,9 +109,9 @@ class SACAgent(struct.PyTreeNode):
         )
         agent = self.replace(
             actor=actor,
-            critic=critic,
-            target_critic_params=soft_update(self.target_critic_params, critic.params, self.tau),
+            critic=critic.soft_update(self.tau),
             log_alpha=self.log_alpha.apply_gradients(grads=alpha_grad),
+            rng=rng,
         )
         return agent, {"critic_loss": c_loss, "actor_loss": a_loss, "q": q_mean, "alpha": alpha}
 
@@ -137,23 +141,6 @@ class Replay(struct.PyTreeNode):
         """Write a chunk of transitions after the last one (capacity is sized so it never wraps)."""
         data = {k: jax.lax.dynamic_update_slice_in_dim(v, chunk[k].astype(v.dtype), self.size, 0) for k, v in self.data.items()}
         return self.replace(data=data, size=self.size + len(chunk["rewards"]))
-
-    def sample(self, key: jax.Array, batch_size: int) -> dict[str, jax.Array]:
-        """Uniform minibatch among the transitions written so far."""
-        index = jax.random.randint(key, (batch_size,), 0, self.size)
-        return {k: v[index] for k, v in self.data.items()}
-
-
-@partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
-def train_chunk(agent: SACAgent, replay: Replay, key: jax.Array, updates: int, batch_size: int):
-    """`updates` SAC updates on fresh minibatches, scanned inside one compiled call."""
-
-    def step(agent, key):
-        sample_key, update_key = jax.random.split(key)
-        return agent.update(replay.sample(sample_key, batch_size), update_key)
-
-    agent, metrics = jax.lax.scan(step, agent, jax.random.split(key, updates))
-    return agent, jax.tree_util.tree_map(lambda m: m[-1], metrics)
 
 
 append_chunk = jax.jit(Replay.append, donate_argnums=(0,))
@@ -185,19 +172,6 @@ class ActorPolicy:
         return np.asarray(policy_action(self.params, self.apply_fn, observation, self.key, self.calls, self.deterministic))
 
 
-def evaluate_policy(env: gym.Env, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> np.ndarray:
-    """Undiscounted returns of `episodes` full episodes of `policy` on `env`."""
-    returns = np.zeros(episodes)
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=seed + episode)
-        done = False
-        while not done:
-            observation, reward, terminated, truncated, _ = env.step(policy(observation))
-            returns[episode] += reward
-            done = terminated or truncated
-    return returns
-
-
 @dataclass
 class Checkpoint:
     """An actor snapshot taken during training, with its evaluation returns."""
@@ -222,9 +196,11 @@ def train_sac(
     medium-replay datasets), the checkpoints, and timing figures. `on_checkpoint` may return True to stop.
     """
     env, eval_env = make_env(env_id), make_env(env_id)
-    if not (np.all(env.action_space.low == -1.0) and np.all(env.action_space.high == 1.0)):
+    action_space, observation_space = env.action_space, env.observation_space
+    assert isinstance(action_space, gym.spaces.Box) and isinstance(observation_space, gym.spaces.Box)
+    if not (np.all(action_space.low == -1.0) and np.all(action_space.high == 1.0)):
         raise CnfrlError(f"{env_id}: SAC here acts with tanh, so it needs actions in [-1, 1]; this task's bounds differ")
-    observation_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    observation_dim, action_dim = observation_space.shape[0], action_space.shape[0]
     chunk = config.update_every
     capacity = math.ceil(total_steps / chunk) * chunk
     history = {
@@ -255,7 +231,7 @@ def train_sac(
             next_observation, reward, terminated, truncated, _ = env.step(action)
             for name, value in (("observations", observation), ("actions", action), ("rewards", reward), ("next_observations", next_observation), ("terminals", terminated), ("timeouts", truncated)):
                 history[name][step] = value
-            episode_return += reward
+            episode_return += float(reward)
             if terminated or truncated:
                 observation, last_return, episode_return = env.reset()[0], episode_return, 0.0
             else:
@@ -267,7 +243,7 @@ def train_sac(
             if step + 1 >= config.learning_starts:
                 tick = time.perf_counter()
                 key, train_key = jax.random.split(key)
-                agent, _ = train_chunk(agent, replay, train_key, chunk, config.batch_size)
+                agent, _ = run_updates(agent, replay.data, train_key, chunk, config.batch_size, replay.size)
                 jax.block_until_ready(agent.actor.params)
                 update_seconds += time.perf_counter() - tick
             bar.update(task, completed=step + 1, description=f"SAC {env_id} (last return {last_return:.0f})")

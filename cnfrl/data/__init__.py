@@ -3,7 +3,7 @@
 from cnfrl.data.d4rl import write_d4rl
 from cnfrl.data.minari import write_minari
 from cnfrl.data.npz import write_npz
-from cnfrl.data.resolve import load_dataset, resolve_source
+from cnfrl.data.resolve import load_dataset, resolve_source, save_dataset
 from cnfrl.data.transitions import NormalizationStats, Transitions
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Transitions",
     "load_dataset",
     "resolve_source",
+    "save_dataset",
     "write_d4rl",
     "write_minari",
     "write_npz",

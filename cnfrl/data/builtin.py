@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+
+from cnfrl.data.minari import minari_root
 
 MUJOCO_TASKS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
 MUJOCO_LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -28,6 +31,10 @@ class BuiltinName:
     def dataset_id(self) -> str:
         """The Minari id the dataset is written under, e.g. cnfrl/hopper/medium-v0, cnfrl/maze2d/umaze-dense-v0."""
         return f"{NAMESPACE}/{self.task}/{self.level}{'-dense' if self.dense else ''}-v{VERSION}"
+
+    def path(self, root: Path | None = None) -> Path:
+        """Where the dataset lives: its Minari id under `root`, by default the Minari data path."""
+        return (Path(root) if root is not None else minari_root()) / self.dataset_id
 
 
 def parse_builtin(name: str) -> BuiltinName | None:

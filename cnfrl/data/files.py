@@ -1,4 +1,5 @@
-"""File-system rules shared by every writer: never overwrite unless asked, and never leave half a file."""
+"""File-system rules shared by every writer (datasets, checkpoints, models, configs): never overwrite unless
+asked, and never leave half a file."""
 
 from __future__ import annotations
 
@@ -32,6 +33,16 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         shutil.rmtree(temporary.parent, ignore_errors=True)
+
+
+def write_atomically(path: Path, content: bytes | str) -> Path:
+    """Replace `path` with `content` in one rename: a killed writer leaves the previous file (or none)."""
+    with atomic_output(Path(path), overwrite=True) as temporary:
+        if isinstance(content, str):
+            temporary.write_text(content)
+        else:
+            temporary.write_bytes(content)
+    return Path(path)
 
 
 def require_file(path: Path, kind: str) -> None:

@@ -37,7 +37,9 @@ def transitions_from_flat(
     time-out, the last row, or wherever next_observations[i] differs from observations[i + 1].
     """
     check_lengths(arrays, source)
-    n = len(arrays["observations"])
+    observations = arrays["observations"]
+    assert observations is not None, "check_lengths requires observations"
+    n = len(observations)
     if n == 0:
         raise dataset_error(source, "the dataset holds no transitions", "point to a file with at least one step")
     observations = np.asarray(arrays["observations"])

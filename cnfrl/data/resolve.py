@@ -1,4 +1,5 @@
-"""One resolver from what a user types (a path, a Minari id, a built-in name) to validated Transitions."""
+"""One resolver from what a user types (a path, a Minari id, a built-in name) to validated Transitions, and
+its counterpart that writes Transitions where a destination of the same forms says."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from cnfrl.data.builtin import parse_builtin
-from cnfrl.data.d4rl import HDF5_SUFFIXES, read_d4rl
+from cnfrl.data.d4rl import HDF5_SUFFIXES, read_d4rl, write_d4rl
 from cnfrl.data.flat import RawDataset, transitions_from_flat
-from cnfrl.data.minari import minari_data_dir, minari_root, read_minari
-from cnfrl.data.npz import read_npz
+from cnfrl.data.minari import minari_data_dir, minari_root, read_minari, write_minari
+from cnfrl.data.npz import read_npz, write_npz
 from cnfrl.data.transitions import Transitions
 from cnfrl.envs import env_shape, is_registered
 from cnfrl.errors import dataset_error
@@ -40,7 +41,7 @@ def resolve_source(name: str | Path) -> DatasetSource:
         raise dataset_error(path, "no such file", "check the path, or name a built-in dataset or a Minari id instead")
     builtin = parse_builtin(text)
     if builtin is not None:
-        located = minari_root() / builtin.dataset_id
+        located = builtin.path()
         if minari_data_dir(located) is None:
             raise dataset_error(text, f"built-in dataset not generated yet (looked in {located})", f"run `cnfrl collect {text}` first")
         return DatasetSource("minari", located, text)
@@ -74,9 +75,21 @@ def load_dataset(name: str | Path, env_id: str | None = None, rescale_actions: b
     if rescale_actions:
         arrays["actions"] = _rescale_actions(np.asarray(arrays["actions"]), env_id, source.name)
     transitions = transitions_from_flat(arrays, metadata, source.name)
-    if is_registered(env_id):
+    if env_id is not None and is_registered(env_id):
         _check_fits_env(transitions, env_id, source.name)
     return transitions
+
+
+def save_dataset(transitions: Transitions, destination: str | Path, root: Path | None = None, overwrite: bool = False) -> Path:
+    """Write a dataset by the destination's form: OUT.hdf5 (.h5, .hdf) in D4RL's layout, OUT.npz, or else a
+    Minari id under `root` (default: the Minari data path); an existing output is replaced only with
+    `overwrite`. Returns where it went."""
+    suffix = Path(destination).suffix
+    if suffix in HDF5_SUFFIXES:
+        return write_d4rl(transitions, Path(destination), overwrite=overwrite)
+    if suffix == ".npz":
+        return write_npz(transitions, Path(destination), overwrite=overwrite)
+    return write_minari(transitions, str(destination), root=root, overwrite=overwrite)
 
 
 def _check_fits_env(transitions: Transitions, env_id: str, name: str) -> None:

@@ -36,7 +36,7 @@ def summarize(transitions: Transitions, name: str) -> dict[str, Any]:
             reference_origin=references.origin,
             ref_min_score=references.random_return,
             ref_max_score=references.expert_return,
-            normalized_return_mean=references.normalize(summary["return_mean"]),
+            normalized_return_mean=references.score(summary["return_mean"]),
         )
     unused = transitions.metadata.get("unused_keys")
     if unused:

@@ -190,7 +190,7 @@ def check_lengths(arrays: Mapping[str, np.ndarray | None], source: object) -> No
 
 
 def _as_readonly(value: Any, dtype: type) -> np.ndarray:
-    array = np.array(value, dtype=dtype, copy=True)
+    array: np.ndarray = np.array(value, dtype=dtype, copy=True)
     array.flags.writeable = False
     return array
 

@@ -1,4 +1,5 @@
-"""What the latent agents decode with: a trained, frozen generative model of the dataset's actions.
+"""The base of every action model: a trained, frozen generative model of the dataset's actions that the
+latent agents decode with.
 
 A flow and a conditional VAE both map (latent, state) -> action; this base pytree holds their parameters with
 the state normaliser they were trained under, so an agent treats either the same way.
@@ -6,14 +7,15 @@ the state normaliser they were trained under, so an agent treats either the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnfrl.networks import Normalizer
 from flax import struct
+
+from cnfrl.networks import Normalizer
 
 
 class ActionModel(struct.PyTreeNode):
@@ -24,7 +26,8 @@ class ActionModel(struct.PyTreeNode):
     action_dim: int = struct.field(pytree_node=False)
     config: Any = struct.field(pytree_node=False)
 
-    kind = "action model"
+    kind: ClassVar[str] = "action model"
+    config_class: ClassVar[type] = type(None)
 
     @classmethod
     def build(cls, action_dim: int, config: Any) -> nn.Module:
@@ -47,11 +50,11 @@ class ActionModel(struct.PyTreeNode):
 
     def decode(self, latents: jax.Array, observations: jax.Array) -> jax.Array:
         """Latent -> action for raw observations (gradients flow through to the latents)."""
-        return self.module.apply(self.params, latents, self.normalize(observations), method="decode")
+        return cast(jax.Array, self.module.apply(self.params, latents, self.normalize(observations), method="decode"))
 
     def sample(self, key: jax.Array, observations: jax.Array) -> jax.Array:
         """Actions drawn from the model for raw observations."""
-        return self.module.apply(self.params, key, self.normalize(observations), method="sample")
+        return cast(jax.Array, self.module.apply(self.params, key, self.normalize(observations), method="sample"))
 
     def behaviour_action(self, observations: jax.Array) -> jax.Array:
         """Behaviour cloning through the model: the decoded latent centre (z = 0)."""

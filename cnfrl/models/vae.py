@@ -7,15 +7,16 @@ during RL with advantage weights (hidden 256 x 3, KL weight 1, per-sample sums).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnfrl.action_model import ActionModel
+from cnfrl.models.base import ActionModel
 from cnfrl.networks import MLP
 
-LOG_STD_MIN, LOG_STD_MAX = -4.0, 15.0
+POSTERIOR_LOG_STD_MIN, POSTERIOR_LOG_STD_MAX = -4.0, 15.0
 SAMPLE_CLIP = 0.5
 
 
@@ -47,7 +48,7 @@ class ConditionalVAE(nn.Module):
     def encode(self, actions: jax.Array, states: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Posterior mean and log std for (state, action) pairs."""
         mean, log_std = jnp.split(self.encoder(jnp.concatenate([states, actions], -1)), 2, axis=-1)
-        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        return mean, jnp.clip(log_std, POSTERIOR_LOG_STD_MIN, POSTERIOR_LOG_STD_MAX)
 
     def decode(self, latents: jax.Array, states: jax.Array) -> jax.Array:
         """Latent -> action for normalised states."""
@@ -71,7 +72,8 @@ class ConditionalVAE(nn.Module):
 class VAEModel(ActionModel):
     """A frozen conditional VAE with its state normalisation; decodes (latent, raw state) -> action."""
 
-    kind = "vae"
+    kind: ClassVar[str] = "vae"
+    config_class: ClassVar[type] = VAEConfig
 
     @classmethod
     def build(cls, action_dim: int, config: VAEConfig) -> ConditionalVAE:

@@ -18,17 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cnfrl.action_model import ActionModel
 from cnfrl.checkpoint import load_params, save_params
+from cnfrl.data.files import write_atomically
 from cnfrl.data.transitions import Transitions
-from cnfrl.flows.flow import FlowConfig
-from cnfrl.flows.model import FlowModel
+from cnfrl.models import ActionModel, FlowConfig, FlowModel, model_class
 from cnfrl.networks import Normalizer
 from cnfrl.progress import progress_bar
-from cnfrl.vae import VAEConfig, VAEModel
 
-MODEL_CLASSES: dict[str, type[ActionModel]] = {"flow": FlowModel, "vae": VAEModel}
-CONFIG_CLASSES: dict[str, type] = {"flow": FlowConfig, "vae": VAEConfig}
 MODEL_FILE = "model.json"
 
 
@@ -97,7 +93,7 @@ def _make_epoch(module: nn.Module, optimizer: optax.GradientTransformation, batc
     return epoch
 
 
-def _make_validation(module: nn.Module, sample_count: int) -> Callable:
+def _make_validation(module: nn.Module, sample_count: int) -> tuple[Callable, Callable]:
     @jax.jit
     def validation_loss(params, actions, states, key):
         chunks = jnp.array_split(jnp.arange(len(actions)), max(1, len(actions) // 4096))
@@ -125,14 +121,14 @@ def untrained_model(transitions: Transitions, kind: str, model_config: Any, seed
     stats = transitions.normalization()
     index = np.random.default_rng(seed).choice(len(transitions), size=min(rows, len(transitions)), replace=False)
     states = jnp.asarray(stats.normalize(transitions.observations[index]))
-    module = MODEL_CLASSES[kind].build(transitions.action_dim, model_config)
+    module = model_class(kind).build(transitions.action_dim, model_config)
     params = _init_params(module, jax.random.PRNGKey(seed), jnp.asarray(transitions.actions[index]), states)
-    return MODEL_CLASSES[kind](params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
+    return model_class(kind)(params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
 
 
 def pretrain_action_model(
     transitions: Transitions,
-    model_class: type[ActionModel],
+    model_type: type[ActionModel],
     model_config: Any,
     config: PretrainConfig = PretrainConfig(),
     dataset_name: str = "",
@@ -150,7 +146,7 @@ def pretrain_action_model(
     val_actions, val_states = actions[val_index], states[val_index]
     batch_size = min(config.batch_size, len(train_index))
     steps = max(1, len(train_index) // batch_size)
-    module = model_class.build(transitions.action_dim, model_config)
+    module = model_type.build(transitions.action_dim, model_config)
     key, init_key, validation_key = jax.random.split(jax.random.PRNGKey(seed), 3)
     init_rows = np.random.default_rng(seed).choice(len(train_index), size=batch_size, replace=False)
     params = _init_params(module, init_key, train_actions[init_rows], train_states[init_rows])
@@ -160,7 +156,7 @@ def pretrain_action_model(
     epoch_fn = _make_epoch(module, optimizer, batch_size, steps)
     loss_fn, sample_fn = _make_validation(module, config.sample_count)
     sample_rows = slice(0, min(config.sample_states, len(val_index)))
-    label = f"{model_class.kind} pre-training"
+    label = f"{model_type.kind} pre-training"
     best_params, best_loss, best_epoch, metrics = params, np.inf, 0, []
     with progress_bar() as bar:
         task = bar.add_task(label, total=epochs, visible=show_progress)
@@ -186,7 +182,7 @@ def pretrain_action_model(
             if np.isfinite(val_loss) and val_loss < best_loss:
                 best_params, best_loss, best_epoch = params, val_loss, epoch
             bar.update(task, completed=epoch, description=f"{label} (val loss {val_loss:.3f}, best {best_loss:.3f} @ {best_epoch})")
-    model = model_class(best_params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
+    model = model_type(best_params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
     return PretrainResult(model, best_epoch, metrics)
 
 
@@ -214,8 +210,8 @@ def save_model(result: PretrainResult, directory: Path) -> Path:
     model = result.model
     save_params({"params": model.params, "state_mean": model.normalizer.mean, "state_std": model.normalizer.std}, directory / "model.npz")
     meta = {"kind": model.kind, "action_dim": model.action_dim, "config": dataclasses.asdict(model.config), "best_epoch": result.best_epoch}
-    (directory / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in result.metrics))
-    (directory / MODEL_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomically(directory / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in result.metrics))
+    write_atomically(directory / MODEL_FILE, json.dumps(meta, indent=1) + "\n")
     return directory
 
 
@@ -225,9 +221,10 @@ def load_model(directory: Path) -> PretrainResult:
     meta = json.loads((directory / MODEL_FILE).read_text())
     stored = load_params(directory / "model.npz")
     params = jax.tree_util.tree_map(jnp.asarray, stored["params"])
-    config = CONFIG_CLASSES[meta["kind"]](**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
+    kind = model_class(meta["kind"])
+    config = kind.config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
     normalizer = Normalizer(jnp.asarray(stored["state_mean"]), jnp.asarray(stored["state_std"]))
-    model = MODEL_CLASSES[meta["kind"]](params, normalizer, meta["action_dim"], config)
+    model = kind(params, normalizer, meta["action_dim"], config)
     metrics = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines()]
     return PretrainResult(model, meta["best_epoch"], metrics, directory)
 
@@ -248,7 +245,7 @@ def pretrained_model(
     if (directory / MODEL_FILE).is_file():
         return load_model(directory)
     result = pretrain_action_model(
-        transitions, MODEL_CLASSES[kind], model_config, dataclasses.replace(config, epochs=epochs), dataset_name, seed, show_progress=show_progress
+        transitions, model_class(kind), model_config, dataclasses.replace(config, epochs=epochs), dataset_name, seed, show_progress=show_progress
     )
     save_model(result, directory)
     result.cache_dir = directory

@@ -1,9 +1,10 @@
-"""Bijective layers of the conditional flow, each mapping x -> y with log|det dy/dx| (data -> latent).
+"""Bijective layers of the conditional flow, in distrax's vocabulary: forward is data -> latent.
 
-Every layer is a Flax module called as `layer(x, context, inverse)`: forward returns (y, log_det) with the
-log-determinant of the forward map per sample; inverse returns (x, log_det) of the inverse map, so the
-two log-determinants of a round trip cancel. Parameters that depend on data (ActNorm) are set from the
-batch the flow is initialised with.
+Every layer is a `Bijector`: `forward_and_log_det(x, context)` returns (y, log|det dy/dx|) per sample and
+`inverse_and_log_det(y, context)` returns (x, log|det dx/dy|), so the two log-determinants of a round trip
+cancel. A layer with parameters writes its map once, in `__call__(x, context, inverse)`, so that forward and
+inverse share the parameters Flax creates on first use; parameters that depend on data (ActNorm) are set from
+the batch the flow is initialised with.
 """
 
 from __future__ import annotations
@@ -13,39 +14,47 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ATANH_CLIP = 1.0 - 1e-5
+from cnfrl.networks import tanh_log_det
+
+ACTION_CLIP = 1.0 - 1e-5
 LATENT_CLIP = 1.0 - 1e-6
-LOG2 = 0.6931471805599453
 
 
-def tanh_log_det(x: jax.Array) -> jax.Array:
-    """log|d tanh(x)/dx| = log(1 - tanh(x)^2), summed over the last axis, in a form stable for large |x|."""
-    return jnp.sum(2.0 * (LOG2 - x - jax.nn.softplus(-2.0 * x)), axis=-1)
+class Bijector(nn.Module):
+    """A bijection x <-> y with both directions named; subclasses implement `__call__(x, context, inverse)`."""
+
+    def forward_and_log_det(self, x: jax.Array, context: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """y = f(x; context) and log|det df/dx| per sample."""
+        return self(x, context, inverse=False)
+
+    def inverse_and_log_det(self, y: jax.Array, context: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """x = f^-1(y; context) and log|det df^-1/dy| per sample."""
+        return self(y, context, inverse=True)
 
 
-class Atanh(nn.Module):
-    """Actions in (-1, 1) -> R^d: clip to +-(1 - 1e-5), then atanh."""
+class Atanh(Bijector):
+    """(-1, 1)^d -> R^d: clip to +-`clip`, then atanh; its inverse is tanh, clipped to the same box."""
 
-    @nn.compact
+    clip: float = ACTION_CLIP
+
     def __call__(self, x: jax.Array, context: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
         if inverse:
-            return jnp.clip(jnp.tanh(x), -ATANH_CLIP, ATANH_CLIP), tanh_log_det(x)
-        y = jnp.arctanh(jnp.clip(x, -ATANH_CLIP, ATANH_CLIP))
+            return jnp.clip(jnp.tanh(x), -self.clip, self.clip), tanh_log_det(x)
+        y = jnp.arctanh(jnp.clip(x, -self.clip, self.clip))
         return y, -tanh_log_det(y)
 
 
-class Tanh(nn.Module):
-    """R^d -> (-1, 1)^d: the last layer, so the latent lies in the Uniform(-1, 1)^d box."""
+class Inverse(Bijector):
+    """The bijector whose forward map is `bijector`'s inverse: the flow's last layer is Inverse(Atanh), a tanh
+    onto the Uniform(-1, 1)^d latent box."""
 
-    @nn.compact
+    bijector: Bijector
+
     def __call__(self, x: jax.Array, context: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
-        if inverse:
-            y = jnp.arctanh(jnp.clip(x, -LATENT_CLIP, LATENT_CLIP))
-            return y, -tanh_log_det(y)
-        return jnp.tanh(x), tanh_log_det(x)
+        return self.bijector(x, context, inverse=not inverse)
 
 
-class ActNorm(nn.Module):
+class ActNorm(Bijector):
     """Per-dimension affine y = (x + bias) * exp(log_scale), initialised so the first batch is standardised."""
 
     @nn.compact
@@ -59,7 +68,7 @@ class ActNorm(nn.Module):
         return (x + bias) * jnp.exp(log_scale), log_det
 
 
-class InvertibleLinear(nn.Module):
+class InvertibleLinear(Bijector):
     """y = x W^T with a full d x d matrix, orthogonal at initialisation."""
 
     @nn.compact
@@ -72,7 +81,7 @@ class InvertibleLinear(nn.Module):
         return x @ weight.T, log_det
 
 
-class AffineCoupling(nn.Module):
+class AffineCoupling(Bijector):
     """RealNVP coupling conditioned on the state: part B -> B * exp(log_scale) + shift, given [part A, state].
 
     Part A holds floor(d/2) dimensions, part B the other ceil(d/2); `flip` alternates which end of the
@@ -98,9 +107,5 @@ class AffineCoupling(nn.Module):
         rescale = self.param("rescale", nn.initializers.ones, (d - a_size,))
         log_scale = rescale * jnp.tanh(raw_log_scale)
         if inverse:
-            new_b = (part_b - shift) * jnp.exp(-log_scale)
-            sign = -1.0
-        else:
-            new_b = part_b * jnp.exp(log_scale) + shift
-            sign = 1.0
-        return x.at[..., b_index].set(new_b), sign * jnp.sum(log_scale, axis=-1)
+            return x.at[..., b_index].set((part_b - shift) * jnp.exp(-log_scale)), -jnp.sum(log_scale, axis=-1)
+        return x.at[..., b_index].set(part_b * jnp.exp(log_scale) + shift), jnp.sum(log_scale, axis=-1)

@@ -8,16 +8,17 @@ use, latent -> action, is the exact inverse.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal, cast
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnfrl.flows.bijectors import ActNorm, AffineCoupling, Atanh, InvertibleLinear, Tanh
+from cnfrl.models.base import ActionModel
+from cnfrl.models.bijectors import LATENT_CLIP, ActNorm, AffineCoupling, Atanh, Bijector, Inverse, InvertibleLinear
+from cnfrl.networks import LOG2
 
 Latent = Literal["uniform", "normal"]
-LOG2 = 0.6931471805599453
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,18 @@ class ConditionalFlow(nn.Module):
     config: FlowConfig = FlowConfig()
 
     def setup(self) -> None:
-        layers: list[nn.Module] = [Atanh()]
+        layers: list[Bijector] = [Atanh()]
         for block in range(self.config.blocks):
             layers += [ActNorm(), InvertibleLinear(), AffineCoupling(self.config.hidden, flip=block % 2 == 1)]
         if self.config.latent == "uniform":
-            layers.append(Tanh())
+            layers.append(Inverse(Atanh(clip=LATENT_CLIP)))
         self.layers = layers
 
     def encode(self, actions: jax.Array, states: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Action -> latent, with the log|det| of the whole forward map per sample."""
         x, total = actions, jnp.zeros(actions.shape[:-1])
         for layer in self.layers:
-            x, log_det = layer(x, states)
+            x, log_det = layer.forward_and_log_det(x, states)
             total = total + log_det
         return x, total
 
@@ -55,7 +56,7 @@ class ConditionalFlow(nn.Module):
         """Latent -> action: the exact inverse of `encode`; every latent in the box maps into (-1, 1)^d."""
         x = latents
         for layer in reversed(self.layers):
-            x, _ = layer(x, states, inverse=True)
+            x, _ = layer.inverse_and_log_det(x, states)
         return x
 
     def log_prob(self, actions: jax.Array, states: jax.Array) -> jax.Array:
@@ -91,3 +92,25 @@ def sample_base(key: jax.Array, shape: tuple[int, ...], latent: Latent) -> jax.A
     if latent == "uniform":
         return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
     return jax.random.normal(key, shape)
+
+
+class FlowModel(ActionModel):
+    """A trained, frozen flow with the state normalisation it was trained under; maps (latent, raw state) ->
+    action for the agents, and gives exact log p(a | s)."""
+
+    kind: ClassVar[str] = "flow"
+    config_class: ClassVar[type] = FlowConfig
+
+    @classmethod
+    def build(cls, action_dim: int, config: FlowConfig) -> ConditionalFlow:
+        """The conditional flow of this architecture."""
+        return ConditionalFlow(action_dim, config)
+
+    def encode(self, actions: jax.Array, observations: jax.Array) -> jax.Array:
+        """Action -> its latent for raw observations: the exact inverse of `decode`."""
+        latents, _ = cast(tuple[jax.Array, jax.Array], self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.encode))
+        return latents
+
+    def log_prob(self, actions: jax.Array, observations: jax.Array) -> jax.Array:
+        """Exact log p(a | s) for raw observations."""
+        return cast(jax.Array, self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.log_prob))
