@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 from report import write_table
 
-from cnfrl.agents.registry import ALGORITHMS
-from cnfrl.agents.registry import preset
+from cnfrl.agents.registry import ALGORITHMS, preset
 from cnfrl.config import applicable, with_overrides
 from cnfrl.pipeline import evaluate_stage, train_stage
 
@@ -59,8 +58,18 @@ def _cell(values: list[float]) -> str:
 def table(results: dict, datasets: list[str], algos: list[str]) -> tuple[list[list[str]], str]:
     """Rows of mean +- std final scores per algorithm and dataset, and the ablation-direction notes."""
     scores = {(d, a): [r["final"]["score_mean"] for r in results.get((d, a), [])] for d in datasets for a in algos}
-    rows = [[a, *(_cell(scores[(d, a)]) for d in datasets), f"{np.mean([r.get('seconds', np.nan) for d in datasets for r in results.get((d, a), [])] or [np.nan]):.0f}"] for a in algos]
-    dataset_scores = [next(iter(results.get((d, a), [{}]) for a in algos if results.get((d, a))), [{}])[0].get("dataset_score_mean") for d in datasets]
+    rows = [
+        [
+            a,
+            *(_cell(scores[(d, a)]) for d in datasets),
+            f"{np.mean([r.get('seconds', np.nan) for d in datasets for r in results.get((d, a), [])] or [np.nan]):.0f}",
+        ]
+        for a in algos
+    ]
+    dataset_scores = [
+        next(iter(results.get((d, a), [{}]) for a in algos if results.get((d, a))), [{}])[0].get("dataset_score_mean")
+        for d in datasets
+    ]
     rows.append(["dataset mean return", *("-" if s is None else f"{s:.1f}" for s in dataset_scores), ""])
     notes = [
         "Mean +- std over seeds (n = seeds done). Paper's ablation directions (difference of the seed means;",
@@ -101,8 +110,15 @@ def main() -> None:
                 rows, notes = table(results, args.datasets, args.algos)
                 if args.out is not None:
                     finals = [
-                        {"dataset": d, "algo": a, "seed": r["seed"], "score": r["final"]["score_mean"], "seconds": r.get("seconds")}
-                        for (d, a), runs in results.items() for r in runs
+                        {
+                            "dataset": d,
+                            "algo": a,
+                            "seed": r["seed"],
+                            "score": r["final"]["score_mean"],
+                            "seconds": r.get("seconds"),
+                        }
+                        for (d, a), runs in results.items()
+                        for r in runs
                     ]
                     args.out.with_suffix(".json").write_text(json.dumps(finals, indent=1) + "\n")
                 write_table(

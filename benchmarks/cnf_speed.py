@@ -20,13 +20,13 @@ from report import write_table
 from cnfrl.agents.registry import algorithm
 from cnfrl.agents.registry import preset as named_preset
 from cnfrl.data.transitions import Transitions
-from cnfrl.pipeline import RunData, make_agent
 from cnfrl.models.pretrain import (
     PretrainConfig,
     PretrainResult,
     pretrain_flow,
     untrained_model,
 )
+from cnfrl.pipeline import RunData, make_agent
 from cnfrl.train import device_batches, run_updates
 
 REFERENCE_UPDATES_PER_SECOND = 12.0
@@ -38,7 +38,9 @@ def synthetic(n: int = 200_000) -> Transitions:
     observations = rng.standard_normal((n + 1, 11)).astype(np.float32)
     ends = (np.arange(n) % 1000) == 999
     ends[-1] = True
-    return Transitions(observations[:-1], rng.uniform(-0.9, 0.9, (n, 3)), rng.standard_normal(n), observations[1:], np.zeros(n), ends, ends)
+    return Transitions(
+        observations[:-1], rng.uniform(-0.9, 0.9, (n, 3)), rng.standard_normal(n), observations[1:], np.zeros(n), ends, ends
+    )
 
 
 def updates_per_second(preset: str, algo: str, data: Transitions, updates: int) -> float:
@@ -76,12 +78,24 @@ def main() -> None:
         sps = pretrain_samples_per_second(preset, data)
         for algo in args.algos:
             ups = updates_per_second(preset, algo, data, args.updates)
-            ratios = [f"{ups / REFERENCE_UPDATES_PER_SECOND:.2f}x", f"{ups / TARGET_UPDATES_PER_SECOND:.2f}x"] if algo == "cnf" else ["", ""]
+            ratios = (
+                [f"{ups / REFERENCE_UPDATES_PER_SECOND:.2f}x", f"{ups / TARGET_UPDATES_PER_SECOND:.2f}x"]
+                if algo == "cnf"
+                else ["", ""]
+            )
             rows.append([preset, algo, f"{ups:.1f}", *ratios, f"{sps:,.0f}" if algo == "cnf" else ""])
     write_table(
         f"RL-phase speed on {device.platform.upper()} ({getattr(device, 'device_kind', '')}), jax {jax.__version__}",
-        f"python benchmarks/cnf_speed.py --updates {args.updates} --presets {' '.join(args.presets)} --algos {' '.join(args.algos)}",
-        ["preset", "algo", "RL updates/s", "CNF vs reference 12/s", "CNF vs target 18/s", "flow pre-training samples/s (batch 1024)"],
+        f"python benchmarks/cnf_speed.py --updates {args.updates} --presets {' '.join(args.presets)} "
+        f"--algos {' '.join(args.algos)}",
+        [
+            "preset",
+            "algo",
+            "RL updates/s",
+            "CNF vs reference 12/s",
+            "CNF vs target 18/s",
+            "flow pre-training samples/s (batch 1024)",
+        ],
         rows,
         args.out,
     )

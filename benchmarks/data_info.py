@@ -17,7 +17,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
 from report import write_table
 
 TARGET_SECONDS = 10.0
@@ -70,6 +69,7 @@ def main() -> None:
         [[name, f"{seconds:.2f}", f"{TARGET_SECONDS:.0f}", f"{TARGET_SECONDS / seconds:.1f}x"] for name, seconds in rows],
         args.out,
     )
+
 
 if __name__ == "__main__":
     main()

@@ -25,19 +25,19 @@ ENV_ID = "Hopper-v5"
 WARMUP = 1_000
 CHUNK = 50
 
-SB3_SCRIPT = """
+SB3_SCRIPT = f"""
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import gymnasium as gym, torch
 from stable_baselines3 import SAC
 steps, warmup, freq = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-env = gym.make("{env}")
+env = gym.make("{ENV_ID}")
 model = SAC("MlpPolicy", env, learning_rate=3e-4, buffer_size=steps, learning_starts=warmup, batch_size=256,
             train_freq=freq, gradient_steps=freq, policy_kwargs=dict(net_arch=[256, 256]), seed=0, device="cpu")
 start = time.perf_counter()
 model.learn(total_timesteps=steps)
 print(json.dumps({{"seconds": time.perf_counter() - start, "torch": torch.__version__, "threads": torch.get_num_threads()}}))
-""".format(env=ENV_ID)
+"""
 
 
 def run_cnfrl(steps: int) -> float:
@@ -50,7 +50,9 @@ def run_cnfrl(steps: int) -> float:
 
 
 def run_sb3(python: str, steps: int, freq: int) -> dict:
-    result = subprocess.run([python, "-c", SB3_SCRIPT, str(steps), str(WARMUP), str(freq)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [python, "-c", SB3_SCRIPT, str(steps), str(WARMUP), str(freq)], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -65,17 +67,28 @@ def main() -> None:
     rows = [(f"{ours_name}, before SB3", args.cnfrl_steps, run_cnfrl(args.cnfrl_steps))]
     for freq in (1, CHUNK):
         sb3 = run_sb3(args.sb3_python, args.sb3_steps, freq)
-        rows.append((f"SB3 SAC (torch {sb3['torch']}, {sb3['threads']} threads, train_freq=gradient_steps={freq})", args.sb3_steps, sb3["seconds"]))
+        rows.append(
+            (
+                f"SB3 SAC (torch {sb3['torch']}, {sb3['threads']} threads, train_freq=gradient_steps={freq})",
+                args.sb3_steps,
+                sb3["seconds"],
+            )
+        )
     rows.append((f"{ours_name}, after SB3", args.cnfrl_steps, run_cnfrl(args.cnfrl_steps)))
     ours = (rows[0][1] / rows[0][2] + rows[-1][1] / rows[-1][2]) / 2
     write_table(
         f"SAC environment steps per second on {ENV_ID}, CPU only",
-        f"python benchmarks/sac_vs_sb3.py --sb3-python .venv-sb3/bin/python --cnfrl-steps {args.cnfrl_steps} --sb3-steps {args.sb3_steps}",
+        f"python benchmarks/sac_vs_sb3.py --sb3-python .venv-sb3/bin/python --cnfrl-steps {args.cnfrl_steps} "
+        f"--sb3-steps {args.sb3_steps}",
         ["trainer", "env steps", "seconds", "steps/s", "cnfrl / this"],
-        [[name, f"{steps:,}", f"{seconds:.1f}", f"{steps / seconds:.0f}", f"{ours / (steps / seconds):.2f}x"] for name, steps, seconds in rows],
+        [
+            [name, f"{steps:,}", f"{seconds:.1f}", f"{steps / seconds:.0f}", f"{ours / (steps / seconds):.2f}x"]
+            for name, steps, seconds in rows
+        ],
         args.out,
         f"Ratio column: the mean of cnfrl's two rates ({ours:.0f} steps/s) over each row's. Target: cnfrl at least 3x SB3.",
     )
+
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,8 @@ their spread (max - min of the last 4, averaged over seeds); one plot per datase
 Finished runs are read back, an interrupted one resumes, so the benchmark can be stopped and restarted.
 Action models are pre-trained in this process, one (dataset, seed) at a time, while earlier runs train;
 `--jobs N` trains N runs at once, each with single-threaded XLA (every process then keeps to one core:
-two multi-threaded JAX trainings on the 2-core CPU over-subscribed it and each ran about 5x slower). The table, plots and the per-run curves (same name
-.json) are rewritten as each run finishes.
+two multi-threaded JAX trainings on the 2-core CPU over-subscribed it and each ran about 5x slower).
+The table, plots and the per-run curves (same name .json) are rewritten as each run finishes.
 Usage: python benchmarks/stability.py [--datasets hopper-medium walker2d-medium halfcheetah-medium]
        [--seeds 0 1 2] [--rows cnf cnf-steady bc plas lapo] [--ablations] [--preset cpu-quick]
        [--set loop.updates=50000] [--jobs 2] [--out benchmarks/results/stability_cpu.md]
@@ -105,7 +105,9 @@ def summary_rows(results: dict, datasets: list[str], rows: list[str]) -> list[li
             spreads = [np.ptp(c["scores"][-LAST:]) for c in curves]
             cells += [f"{np.mean(finals):.1f} +- {np.std(finals):.1f} (n={len(curves)})", f"{np.mean(spreads):.1f}"]
         table.append(cells)
-    dataset_scores = [next((c[0]["dataset_score"] for (d, _), c in results.items() if d == dataset and c), None) for dataset in datasets]
+    dataset_scores = [
+        next((c[0]["dataset_score"] for (d, _), c in results.items() if d == dataset and c), None) for dataset in datasets
+    ]
     table.append(["dataset mean", *[x for s in dataset_scores for x in ("-" if s is None else f"{s:.1f}", "")]])
     return table
 
@@ -144,7 +146,9 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=[FAITHFUL, VARIANT, "bc", "plas", "lapo"])
     parser.add_argument("--ablations", action="store_true", help="add the variant with each departure put back")
     parser.add_argument("--preset", default="cpu-quick")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for every run, e.g. loop.updates=50000")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="override for every run, e.g. loop.updates=50000"
+    )
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs/stability"))
     parser.add_argument("--out", type=Path, default=None)
@@ -154,16 +158,19 @@ def main() -> None:
     specs = {row: (row, []) for row in args.rows}
     if args.ablations:
         specs.update(ablation_rows(args.preset))
-    for row, (algo, _) in specs.items():
+    for algo, _ in specs.values():
         algorithm(algo)
     command = "python benchmarks/stability.py " + " ".join(
         [f"--datasets {' '.join(args.datasets)}", f"--seeds {' '.join(map(str, args.seeds))}", f"--rows {' '.join(args.rows)}"]
-        + (["--ablations"] if args.ablations else []) + [f"--preset {args.preset}"] + [f"--set {o}" for o in args.overrides]
+        + (["--ablations"] if args.ablations else [])
+        + [f"--preset {args.preset}"]
+        + [f"--set {o}" for o in args.overrides]
     )
     groups = [(dataset, seed) for seed in args.seeds for dataset in args.datasets]
     configs = {
         (dataset, row, seed): run_config(algo, overrides, dataset, seed, args.preset, args.overrides)
-        for dataset, seed in groups for row, (algo, overrides) in specs.items()
+        for dataset, seed in groups
+        for row, (algo, overrides) in specs.items()
     }
     results: dict = {}
     header = ["row"] + [x for d in args.datasets for x in (f"{d} last {LAST}", "spread")]
@@ -175,7 +182,14 @@ def main() -> None:
     def record(key: tuple, curve: dict) -> None:
         dataset, row, seed = key
         results.setdefault((dataset, row), []).append({"seed": seed, **curve})
-        write_table(f"Stability: last {LAST} evaluations, preset {args.preset}", command, header, summary_rows(results, args.datasets, list(specs)), args.out, notes)
+        write_table(
+            f"Stability: last {LAST} evaluations, preset {args.preset}",
+            command,
+            header,
+            summary_rows(results, args.datasets, list(specs)),
+            args.out,
+            notes,
+        )
         if args.out is not None:
             for name in args.datasets:
                 plot(results, name, list(specs), args.out.parent / "stability" / f"{name}.png")

@@ -19,7 +19,8 @@ def save_params(params: Any, path: Path) -> Path:
     """Write a nested dict of arrays to `path` (.npz) so a killed writer never leaves half a file."""
     flat = traverse_util.flatten_dict(jax.device_get(params), sep=SEPARATOR)
     buffer = io.BytesIO()
-    np.savez(buffer, **{key: np.asarray(value) for key, value in flat.items()})  # type: ignore[arg-type]  # numpy's stub misreads **arrays
+    # numpy's stub reads **arrays as its allow_pickle flag
+    np.savez(buffer, **{key: np.asarray(value) for key, value in flat.items()})  # type: ignore[arg-type]
     return write_atomically(Path(path), buffer.getvalue())
 
 

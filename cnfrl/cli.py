@@ -21,7 +21,9 @@ app.add_typer(behaviour_app, name="behaviour")
 console = Console()
 _state = {"debug": False}
 
-EnvOption = Annotated[str | None, typer.Option("--env", help="Gymnasium id the data must fit (default: the dataset's own env_id).")]
+EnvOption = Annotated[
+    str | None, typer.Option("--env", help="Gymnasium id the data must fit (default: the dataset's own env_id).")
+]
 RescaleOption = Annotated[bool, typer.Option("--rescale-actions", help="Map actions from the environment's bounds to [-1, 1].")]
 
 
@@ -103,9 +105,13 @@ def behaviour_train(
     task: Annotated[str, typer.Argument(help="hopper, halfcheetah, walker2d or ant.")],
     steps: Annotated[int, typer.Option(help="SAC environment steps.")] = 400_000,
     seed: Annotated[int, typer.Option(help="Seed for SAC, the environment and the evaluations.")] = 0,
-    medium_return: Annotated[float | None, typer.Option(help="Return the medium policy is stopped at (default: D4RL's medium level).")] = None,
+    medium_return: Annotated[
+        float | None, typer.Option(help="Return the medium policy is stopped at (default: D4RL's medium level).")
+    ] = None,
     eval_every: Annotated[int, typer.Option(help="Steps between checkpoints (each evaluated on 10 episodes).")] = 10_000,
-    out: Annotated[Path | None, typer.Option(help="Directory for the kept actors (default: the package's policies/TASK).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for the kept actors (default: the package's policies/TASK).")
+    ] = None,
 ) -> None:
     """Train SAC on a task and keep its medium and expert actors for `cnfrl collect`."""
     from cnfrl.collect.behaviour import train_behaviour
@@ -115,9 +121,7 @@ def behaviour_train(
     if task not in MUJOCO_TASKS:
         raise CnfrlError(f"{task}: unknown task; choose one of {', '.join(MUJOCO_TASKS)}")
     command = " ".join(["cnfrl", *sys.argv[1:]])
-    record = train_behaviour(
-        task, MUJOCO_TASKS[task], steps, seed, medium_return, out, SACConfig(eval_every=eval_every), command
-    )
+    record = train_behaviour(task, MUJOCO_TASKS[task], steps, seed, medium_return, out, SACConfig(eval_every=eval_every), command)
     console.print(
         f"{task}: medium at step {record['medium']['step']} (return {record['medium']['eval_return']:.0f}), "
         f"expert at step {record['expert']['step']} (return {record['expert']['eval_return']:.0f}); "
@@ -125,14 +129,25 @@ def behaviour_train(
     )
 
 
-DatasetArgument = Annotated[str | None, typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")]
-PresetOption = Annotated[str, typer.Option("--preset", help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")]
-SetOption = Annotated[list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set loop.batch_size=256 --set loop.updates=5000.")]
-AlgoOption = Annotated[str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")]
+DatasetArgument = Annotated[
+    str | None, typer.Argument(help="Dataset (path, Minari id, built-in name); default: a generated 100k-step hopper-medium.")
+]
+PresetOption = Annotated[
+    str, typer.Option("--preset", help="paper (the reference hyper-parameters) or cpu-quick (sized for a 2-core CPU).")
+]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set loop.batch_size=256 --set loop.updates=5000.")
+]
+AlgoOption = Annotated[
+    str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")
+]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
 RunDirOption = Annotated[Path | None, typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
 ResumeOption = Annotated[
-    bool, typer.Option("--resume", help="Continue the run directory's run from its last checkpoint (with --set loop.updates=N: train it longer).")
+    bool,
+    typer.Option(
+        "--resume", help="Continue the run directory's run from its last checkpoint (with --set loop.updates=N: train it longer)."
+    ),
 ]
 
 
@@ -147,7 +162,9 @@ def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, 
     return dataclasses.replace(config, seed=seed) if seed is not None else config
 
 
-def _prepare(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, run_dir: Path | None):
+def _prepare(
+    dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, run_dir: Path | None
+):
     config = _config(dataset, algo, preset_name, seed, overrides)
     if run_dir is None:
         stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
@@ -175,7 +192,10 @@ def pretrain(
     for column in ("epoch", f"train {loss}", f"val {loss}", "sample err mean", "sample err min", "sample std"):
         table.add_column(column, justify="right")
     for m in result.metrics:
-        table.add_row(str(m["epoch"]), *(f"{m[k]:.3f}" for k in ("train_loss", "val_loss", "sample_error_mean", "sample_error_min", "sample_std")))
+        table.add_row(
+            str(m["epoch"]),
+            *(f"{m[k]:.3f}" for k in ("train_loss", "val_loss", "sample_error_mean", "sample_error_min", "sample_std")),
+        )
     console.print(table)
 
 
@@ -205,16 +225,19 @@ def _training_command(then_evaluate: bool):
     return command
 
 
-app.command("train", help="Train an agent (CNF by default; pre-training or reusing its action model) with periodic evaluation and checkpoints.")(
-    _training_command(then_evaluate=False)
-)
+app.command(
+    "train",
+    help="Train an agent (CNF by default; pre-training or reusing its action model) with periodic evaluation and checkpoints.",
+)(_training_command(then_evaluate=False))
 app.command("run", help="The whole pipeline: data (generated if none named), action model, agent, evaluation, report.md.")(
     _training_command(then_evaluate=True)
 )
 
 
 @app.command("algos")
-def algos(as_markdown: Annotated[bool, typer.Option("--markdown", help="Print the docs page (docs/algorithms.md).")] = False) -> None:
+def algos(
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print the docs page (docs/algorithms.md).")] = False,
+) -> None:
     """List the algorithms `--algo` takes, with what each is."""
     from cnfrl.agents.registry import ALGORITHMS, markdown
 

@@ -57,7 +57,9 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     runs = [load_run(path) for path in run_dirs]
     metrics = {summary_metric(run.summary) for run in runs}
     if len(metrics) > 1:
-        raise CnfrlError("some runs report normalised scores and some only returns; compare runs on datasets with reference scores together")
+        raise CnfrlError(
+            "some runs report normalised scores and some only returns; compare runs on datasets with reference scores together"
+        )
     metric = metrics.pop()
     groups: dict[str, list[RunResult]] = defaultdict(list)
     for run in runs:
@@ -76,7 +78,8 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         dataset = [run.summary.get(f"dataset_{metric}") for run in members]
         lines.append(
             f"| {name} | {len(members)} ({', '.join(str(run.summary['seed']) for run in members)}) "
-            f"| {_span([run.summary['updates'] for run in members])} | {_cell([run.summary['final'][metric] for run in members])} "
+            f"| {_span([run.summary['updates'] for run in members])} "
+            f"| {_cell([run.summary['final'][metric] for run in members])} "
             f"| {_cell(bc)} | {_cell([value for value in dataset if value is not None])} |"
         )
     lines += ["", "![learning curves](compare.png)", ""]
@@ -86,7 +89,7 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
         if not steps:
             continue
         lines += [f"## {name}: evaluations every run reached", "", "| updates | mean | std |", "|---:|---:|---:|"]
-        lines += [f"| {step:,} | {m:.1f} | {s:.1f} |" for step, m, s in zip(steps, mean, std)]
+        lines += [f"| {step:,} | {m:.1f} | {s:.1f} |" for step, m, s in zip(steps, mean, std, strict=True)]
         lines.append("")
         axis.plot(steps, mean, marker="o", markersize=3, label=f"{name} (n={len(members)})")
         axis.fill_between(steps, mean - std, mean + std, alpha=0.2)

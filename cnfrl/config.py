@@ -25,8 +25,8 @@ class RunConfig:
 
     `algo` names a registry entry (cnfrl.agents.registry), which holds its presets; `agent` holds that
     algorithm's settings, `model` and `pretrain` those of the action model it pre-trains (a FlowConfig or
-    VAEConfig) and of its pre-training, both None when it pre-trains none. `dataset` None means the embedded default (a generated hopper-medium); `seed`
-    drives everything.
+    VAEConfig) and of its pre-training, both None when it pre-trains none. `dataset` None means the embedded
+    default (a generated hopper-medium); `seed` drives everything.
     """
 
     algo: str = "cnf"
@@ -119,7 +119,12 @@ def from_dict(values: dict[str, Any], agent_class: type, model_class: type | Non
     if "batch_size" in agent:
         values["loop"] = {"batch_size": agent.pop("batch_size"), **values.get("loop", {})}
         values["agent"] = agent
-    sections: dict[str, type | None] = {"agent": agent_class, "model": model_class, "pretrain": PretrainConfig, "loop": LoopConfig}
+    sections: dict[str, type | None] = {
+        "agent": agent_class,
+        "model": model_class,
+        "pretrain": PretrainConfig,
+        "loop": LoopConfig,
+    }
     built = {}
     for key, value in values.items():
         section = sections.get(key)
@@ -142,5 +147,3 @@ def _build(kind: type, values: dict[str, Any]) -> Any:
 def save_config(config: RunConfig, path: Path) -> None:
     """Write config.json."""
     write_atomically(Path(path), json.dumps(to_dict(config), indent=1) + "\n")
-
-

@@ -6,7 +6,7 @@ import contextlib
 import io
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import gymnasium as gym
 import numpy as np
@@ -40,7 +40,7 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
         return gym.make(env_id, **kwargs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def env_shape(env_id: str) -> EnvShape:
     """Build the environment once to read its spaces; raise a one-line error for an unknown id."""
     if not is_registered(env_id):

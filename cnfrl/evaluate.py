@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -26,7 +26,11 @@ class EvalResult:
 
     def summary(self) -> dict[str, float]:
         """Mean and std of return and of normalised score, mean length, as JSON-able floats."""
-        out = {"return_mean": float(self.returns.mean()), "return_std": float(self.returns.std()), "length_mean": float(self.lengths.mean())}
+        out = {
+            "return_mean": float(self.returns.mean()),
+            "return_std": float(self.returns.std()),
+            "length_mean": float(self.lengths.mean()),
+        }
         if self.normalized is not None:
             out.update(score_mean=float(self.normalized.mean()), score_std=float(self.normalized.std()))
         return out
@@ -44,7 +48,9 @@ def evaluate(
     envs = [make_env(env_id) for _ in range(episodes)]
     space = envs[0].observation_space
     flat = lambda observations: np.stack([np.asarray(gym.spaces.flatten(space, o)) for o in observations]).astype(np.float32)
-    returns, lengths = run_episodes(envs, lambda observations: np.asarray(act(flat(observations))), [seed + i for i in range(episodes)])
+    returns, lengths = run_episodes(
+        envs, lambda observations: np.asarray(act(flat(observations))), [seed + i for i in range(episodes)]
+    )
     for env in envs:
         env.close()
     normalized = None if references is None else np.array([references.score(r) for r in returns])

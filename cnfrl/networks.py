@@ -53,9 +53,7 @@ class GaussianHead(nn.Module):
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
 
-def sample_tanh_gaussian(
-    key: jax.Array, mean: jax.Array, log_std: jax.Array
-) -> tuple[jax.Array, jax.Array]:
+def sample_tanh_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Draw tanh(u), u ~ N(mean, exp(log_std)), with its log-density (change of variables through tanh)."""
     u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
     return jnp.tanh(u), tanh_gaussian_log_prob(u, mean, log_std)

@@ -24,8 +24,8 @@ from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate
-from cnfrl.paths import cache_dir
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
+from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, reference_scores
 from cnfrl.report import write_report
 from cnfrl.train import CHECKPOINT, fit, load_checkpoint
@@ -129,7 +129,9 @@ def resumed_config(run_dir: Path, overrides: list[str]) -> RunConfig | None:
     return with_overrides(load_config(path), overrides)
 
 
-def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> tuple[Any, list[dict], RunData, PretrainResult | None]:
+def train_stage(
+    config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True
+) -> tuple[Any, list[dict], RunData, PretrainResult | None]:
     """Pre-train (or reuse) the action model, then train the agent with periodic evaluation and checkpoints.
 
     With `resume`, a run already in run_dir continues from its last checkpoint; `config` must then equal the
@@ -143,8 +145,14 @@ def train_stage(config: RunConfig, run_dir: Path, resume: bool = False, show_pro
     data = load_run_data(config, show_progress)
     model = pretrain_stage(config, data, run_dir, show_progress)
     agent, history = fit(
-        make_agent(config, data, model), data.transitions, config.loop, run_dir,
-        _evaluator(data, config.eval_episodes), config.seed, resume, show_progress,
+        make_agent(config, data, model),
+        data.transitions,
+        config.loop,
+        run_dir,
+        _evaluator(data, config.eval_episodes),
+        config.seed,
+        resume,
+        show_progress,
     )
     return agent, history, data, model
 

@@ -44,7 +44,9 @@ def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
 
 
 @partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
-def run_updates(agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None):
+def run_updates(
+    agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
+):
     """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged.
 
     `size` limits sampling to the first rows (a replay buffer being filled); by default all rows are data.
@@ -121,7 +123,9 @@ def fit(
     with progress_bar() as bar, open(metrics_path, "a") as log:
         task = bar.add_task("training", total=loop.updates, completed=done, visible=show_progress)
         while done < loop.updates:
-            agent, metrics = run_updates(agent, data, jax.random.fold_in(base_key, done // loop.chunk), loop.chunk, loop.batch_size)
+            agent, metrics = run_updates(
+                agent, data, jax.random.fold_in(base_key, done // loop.chunk), loop.chunk, loop.batch_size
+            )
             done += loop.chunk
             record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
             if done % loop.eval_every == 0 or done == loop.updates:

@@ -28,7 +28,7 @@ def episode_arrays(
     n = sum(lengths)
     terminals, timeouts = np.zeros(n, bool), np.zeros(n, bool)
     position = 0
-    for length, end in zip(lengths, ends):
+    for length, end in zip(lengths, ends, strict=True):
         position += length
         terminals[position - 1] = end == "terminal"
         timeouts[position - 1] = end == "timeout"

@@ -55,7 +55,9 @@ def small_config(name: str):
     model = config.model
     if model is not None:
         model = dataclasses.replace(model, blocks=2, hidden=32) if algorithm(name).action_model == "flow" else shrink(model)
-    return dataclasses.replace(config, agent=shrink(config.agent), model=model, loop=dataclasses.replace(config.loop, batch_size=64))
+    return dataclasses.replace(
+        config, agent=shrink(config.agent), model=model, loop=dataclasses.replace(config.loop, batch_size=64)
+    )
 
 
 def optimal_action(observations: np.ndarray) -> np.ndarray:
@@ -109,7 +111,9 @@ def test_save_and_load_round_trip(name, tmp_path):
     transitions = bandit(512)
     config = small_config(name)
     model = untrained(name, transitions)
-    agent, _ = run_updates(make_agent(config, run_data(transitions), model), device_batches(transitions), jax.random.PRNGKey(1), 5, 64)
+    agent, _ = run_updates(
+        make_agent(config, run_data(transitions), model), device_batches(transitions), jax.random.PRNGKey(1), 5, 64
+    )
     save_checkpoint(tmp_path / "agent.msgpack", agent, 5, [{"step": 5}])
     fresh = make_agent(dataclasses.replace(config, seed=9), run_data(transitions), model)
     loaded, updates, history = load_checkpoint(tmp_path / "agent.msgpack", fresh)

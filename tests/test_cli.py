@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import episode_arrays, write_d4rl_layout
 
 from cnfrl import load_dataset
 from cnfrl.agents.registry import load_config
 from cnfrl.errors import CnfrlError
 from cnfrl.pipeline import train_stage
-
-from conftest import episode_arrays, write_d4rl_layout
 
 
 def cnfrl(*args: str) -> subprocess.CompletedProcess:
@@ -74,17 +73,46 @@ def test_convert_and_collect(tmp_path: Path, minari_path: Path):
 def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     monkeypatch.setenv("CNFRL_CACHE", str(tmp_path / "cache"))
     assert cnfrl("collect", "hopper-random", "--steps", "400").returncode == 0
-    tiny = ["--set", "flow.blocks=2", "--set", "flow.hidden=16", "--set", "pretrain.epochs=2", "--set", "pretrain.batch_size=128",
-            "--set", "agent.actor_hidden=[16,16]", "--set", "agent.critic_hidden=[16,16]", "--set", "loop.batch_size=32",
-            "--set", "loop.updates=200", "--set", "loop.chunk=100", "--set", "loop.eval_every=100", "--set", "eval_episodes=2"]
+    tiny = [
+        "--set",
+        "flow.blocks=2",
+        "--set",
+        "flow.hidden=16",
+        "--set",
+        "pretrain.epochs=2",
+        "--set",
+        "pretrain.batch_size=128",
+        "--set",
+        "agent.actor_hidden=[16,16]",
+        "--set",
+        "agent.critic_hidden=[16,16]",
+        "--set",
+        "loop.batch_size=32",
+        "--set",
+        "loop.updates=200",
+        "--set",
+        "loop.chunk=100",
+        "--set",
+        "loop.eval_every=100",
+        "--set",
+        "eval_episodes=2",
+    ]
     pre = cnfrl("pretrain", "hopper-random", *tiny)
     assert pre.returncode == 0, pre.stderr
     assert "best epoch" in pre.stdout
     run_dir = tmp_path / "run"
     result = cnfrl("run", "hopper-random", *tiny, "--run-dir", str(run_dir))
     assert result.returncode == 0, result.stderr
-    for name in ("config.json", "model/model.npz", "model/metrics.jsonl", "checkpoints/last.msgpack", "metrics.jsonl",
-                 "eval.json", "report.md", "plots/learning_curve.png"):
+    for name in (
+        "config.json",
+        "model/model.npz",
+        "model/metrics.jsonl",
+        "checkpoints/last.msgpack",
+        "metrics.jsonl",
+        "eval.json",
+        "report.md",
+        "plots/learning_curve.png",
+    ):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tensorboard").iterdir())
     summary = json.loads((run_dir / "eval.json").read_text())

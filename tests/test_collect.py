@@ -74,7 +74,9 @@ def test_every_level_from_a_tiny_behaviour_run(tmp_path, monkeypatch):
     monkeypatch.setenv("CNFRL_POLICY_DIR", str(tmp_path / "policies"))
     monkeypatch.setenv("CNFRL_CACHE", str(tmp_path / "cache"))
     config = SACConfig(hidden=(32, 32), learning_starts=300, update_every=50, eval_every=400, eval_episodes=2)
-    record = train_behaviour("hopper", "Hopper-v5", 1200, seed=0, medium_return=50.0, config=config, command="test", show_progress=False)
+    record = train_behaviour(
+        "hopper", "Hopper-v5", 1200, seed=0, medium_return=50.0, config=config, command="test", show_progress=False
+    )
     assert [c[0] for c in record["checkpoints"]] == [400, 800, 1200]
     assert json.loads((tmp_path / "policies/hopper/training.json").read_text())["medium"]["step"] == record["medium"]["step"]
     root = tmp_path / "minari"

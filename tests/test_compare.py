@@ -13,8 +13,12 @@ def fake_run(root: Path, algo: str, seed: int, final: float, curve: dict[int, fl
     run_dir = root / f"{algo}-s{seed}"
     run_dir.mkdir(parents=True)
     summary = {
-        "algo": algo, "dataset": "hopper-medium", "seed": seed, "updates": max(curve),
-        "final": {"score_mean": final, "score_std": 1.0}, "dataset_score_mean": 50.0,
+        "algo": algo,
+        "dataset": "hopper-medium",
+        "seed": seed,
+        "updates": max(curve),
+        "final": {"score_mean": final, "score_std": 1.0},
+        "dataset_score_mean": 50.0,
     }
     if bc is not None:
         summary["bc_model"] = {"score_mean": bc, "score_std": 2.0}

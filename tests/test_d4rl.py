@@ -4,11 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import episode_arrays, write_d4rl_layout
 
 from cnfrl import DatasetError, load_dataset
 from cnfrl.data import write_d4rl, write_minari, write_npz
-
-from conftest import episode_arrays, write_d4rl_layout
 
 
 def test_next_observations_never_cross_episodes(tmp_path: Path):
@@ -52,7 +51,9 @@ def test_metadata_scalars_are_read_and_unused_keys_listed(tmp_path: Path):
 def test_round_trip_d4rl_minari_npz_is_exact(tmp_path: Path):
     arrays = episode_arrays([40, 25, 30], ["timeout", "terminal", "timeout"])
     arrays["next_observations"] = np.roll(arrays["observations"], -1, axis=0)
-    path = write_d4rl_layout(tmp_path / "source.hdf5", arrays, {"env_id": "Hopper-v5", "ref_min_score": -20.0, "ref_max_score": 3000.0})
+    path = write_d4rl_layout(
+        tmp_path / "source.hdf5", arrays, {"env_id": "Hopper-v5", "ref_min_score": -20.0, "ref_max_score": 3000.0}
+    )
     original = load_dataset(path)
     minari_dir = write_minari(original, "test/hopper/roundtrip-v0", root=tmp_path / "m")
     from_minari = load_dataset(minari_dir)

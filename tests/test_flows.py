@@ -15,7 +15,9 @@ def perturbed(params, scale=0.02, seed=1):
     """Move every parameter off its initial value so couplings are not the identity."""
     leaves, tree = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(leaves))
-    return jax.tree_util.tree_unflatten(tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+    return jax.tree_util.tree_unflatten(
+        tree, [p + scale * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys, strict=True)]
+    )
 
 
 def make_flow(d, latent="uniform", blocks=4, n=128):
@@ -119,7 +121,13 @@ def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     ends = np.zeros(n, bool)
     ends[-1] = True
     toy = Transitions(observations, actions, np.zeros(n), observations, np.zeros(n), ends, ends)
-    result = pretrain_flow(toy, FlowConfig(blocks=6, hidden=64), PretrainConfig(epochs=40, batch_size=256, learning_rate=1e-3, grad_clip=1.0, sample_states=64), seed=0, show_progress=False)
+    result = pretrain_flow(
+        toy,
+        FlowConfig(blocks=6, hidden=64),
+        PretrainConfig(epochs=40, batch_size=256, learning_rate=1e-3, grad_clip=1.0, sample_states=64),
+        seed=0,
+        show_progress=False,
+    )
     assert result.metrics[result.best_epoch - 1]["val_loss"] == min(m["val_loss"] for m in result.metrics)
     samples = np.asarray(result.model.sample(jax.random.PRNGKey(0), jnp.asarray(observations[:2000])))
     nearest = np.argmin(((samples[:, None] - centres[None]) ** 2).sum(-1), axis=1)
@@ -128,4 +136,6 @@ def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     close = np.sqrt(((samples - centres[nearest]) ** 2).sum(-1)) < 0.25
     assert close.mean() > 0.8
     latents = result.model.encode(jnp.asarray(actions[:500]), jnp.asarray(observations[:500]))
-    np.testing.assert_allclose(np.asarray(result.model.decode(latents, jnp.asarray(observations[:500]))), actions[:500], atol=1e-3)
+    np.testing.assert_allclose(
+        np.asarray(result.model.decode(latents, jnp.asarray(observations[:500]))), actions[:500], atol=1e-3
+    )

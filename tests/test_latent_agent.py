@@ -25,15 +25,22 @@ def toy_transitions(n=512, seed=0):
     ends = timeouts | terminals
     ends[-1] = True
     return Transitions(
-        observations[:-1], rng.uniform(-0.9, 0.9, (n, ACT)), rng.standard_normal(n), observations[1:],
-        terminals, timeouts, ends,
+        observations[:-1],
+        rng.uniform(-0.9, 0.9, (n, ACT)),
+        rng.standard_normal(n),
+        observations[1:],
+        terminals,
+        timeouts,
+        ends,
     )
 
 
 def toy_flow(latent="uniform"):
     module = ConditionalFlow(ACT, FlowConfig(blocks=2, hidden=16, latent=latent))
     key = jax.random.PRNGKey(0)
-    params = module.init(key, jax.random.uniform(key, (64, ACT), minval=-0.9, maxval=0.9), jnp.zeros((64, OBS)), method=ConditionalFlow.encode)
+    params = module.init(
+        key, jax.random.uniform(key, (64, ACT), minval=-0.9, maxval=0.9), jnp.zeros((64, OBS)), method=ConditionalFlow.encode
+    )
     return FlowModel(params, Normalizer(jnp.zeros(OBS), jnp.ones(OBS)), ACT, module.config)
 
 
@@ -114,7 +121,9 @@ def test_a_checkpoint_of_the_earlier_layout_loads(tmp_path):
     from cnfrl.train import load_checkpoint
 
     agent = LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), SMALL)
-    agent = agent.replace(critic=agent.critic.replace(target_params=jax.tree_util.tree_map(lambda p: p + 1.0, agent.critic.target_params)))
+    agent = agent.replace(
+        critic=agent.critic.replace(target_params=jax.tree_util.tree_map(lambda p: p + 1.0, agent.critic.target_params))
+    )
     state = serialization.to_state_dict(agent)
     for owner in ("actor", "critic"):
         state[f"target_{owner}_params"] = state[owner].pop("target_params")

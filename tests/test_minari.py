@@ -37,7 +37,7 @@ def test_datacollector_dataset_reads_exactly(minari_path: Path):
     n = len(first.rewards)
     np.testing.assert_array_equal(transitions.observations[:n], first.observations[:-1].astype(np.float32))
     np.testing.assert_array_equal(transitions.next_observations[:n], first.observations[1:].astype(np.float32))
-    np.testing.assert_array_equal(transitions.rewards[-len(last.rewards):], last.rewards.astype(np.float32))
+    np.testing.assert_array_equal(transitions.rewards[-len(last.rewards) :], last.rewards.astype(np.float32))
     np.testing.assert_array_equal(transitions.terminals[:n], first.terminations)
     np.testing.assert_array_equal(transitions.timeouts[:n], first.truncations)
     assert transitions.metadata["env_id"] == "Hopper-v5"

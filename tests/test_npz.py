@@ -4,11 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import episode_arrays, write_d4rl_layout
 
 from cnfrl import DatasetError, load_dataset
 from cnfrl.data import write_npz
-
-from conftest import episode_arrays, write_d4rl_layout
 
 
 def test_plain_npz_matches_the_same_hdf5(tmp_path: Path):

@@ -3,13 +3,12 @@
 from pathlib import Path
 
 import pytest
+from conftest import episode_arrays, write_d4rl_layout
 
 from cnfrl import DatasetError
 from cnfrl.collect.recipes import collect_dataset
 from cnfrl.data.builtin import parse_builtin
 from cnfrl.data.resolve import resolve_source
-
-from conftest import episode_arrays, write_d4rl_layout
 
 
 def test_paths_by_suffix(tmp_path: Path):

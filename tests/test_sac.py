@@ -13,8 +13,13 @@ from cnfrl.train import run_updates
 
 def test_replay_appends_in_order_and_updates_sample_only_written_rows():
     replay = Replay.create(6, 2, 1)
-    chunk = {"observations": jnp.ones((3, 2)), "actions": jnp.ones((3, 1)), "rewards": jnp.arange(3.0) + 1,
-             "next_observations": jnp.ones((3, 2)), "terminals": jnp.zeros(3)}
+    chunk = {
+        "observations": jnp.ones((3, 2)),
+        "actions": jnp.ones((3, 1)),
+        "rewards": jnp.arange(3.0) + 1,
+        "next_observations": jnp.ones((3, 2)),
+        "terminals": jnp.zeros(3),
+    }
     replay = replay.append(chunk)
     assert int(replay.size) == 3
     np.testing.assert_array_equal(replay.data["rewards"], [1, 2, 3, 0, 0, 0])
@@ -29,8 +34,13 @@ def test_replay_appends_in_order_and_updates_sample_only_written_rows():
 
 def test_update_is_finite():
     agent = SACAgent.create(jax.random.PRNGKey(0), 4, 2, SACConfig(hidden=(32, 32)))
-    batch = {"observations": jnp.ones((16, 4)), "actions": jnp.zeros((16, 2)), "rewards": jnp.ones(16),
-             "next_observations": jnp.ones((16, 4)), "terminals": jnp.zeros(16)}
+    batch = {
+        "observations": jnp.ones((16, 4)),
+        "actions": jnp.zeros((16, 2)),
+        "rewards": jnp.ones(16),
+        "next_observations": jnp.ones((16, 4)),
+        "terminals": jnp.zeros(16),
+    }
     agent, metrics = jax.jit(agent.update)(batch)
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
@@ -47,4 +57,3 @@ def test_learns_to_hop():
 def test_rejects_action_spaces_other_than_the_unit_box():
     with pytest.raises(CnfrlError, match="actions in \\[-1, 1\\]"):
         train_sac("InvertedPendulum-v5", 100, show_progress=False)
-

@@ -77,9 +77,14 @@ def test_bad_arrays_give_one_line_messages(changes, message):
 
 def test_empty_dataset_is_rejected():
     empty = dict(
-        observations=np.zeros((0, 4)), actions=np.zeros((0, 2)), rewards=np.zeros(0),
-        next_observations=np.zeros((0, 4)), terminals=np.zeros(0), timeouts=np.zeros(0),
-        episode_ends=np.zeros(0), metadata={"source": "empty.npz"},
+        observations=np.zeros((0, 4)),
+        actions=np.zeros((0, 2)),
+        rewards=np.zeros(0),
+        next_observations=np.zeros((0, 4)),
+        terminals=np.zeros(0),
+        timeouts=np.zeros(0),
+        episode_ends=np.zeros(0),
+        metadata={"source": "empty.npz"},
     )
     with pytest.raises(DatasetError, match="no transitions"):
         Transitions(**empty)

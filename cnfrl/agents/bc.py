@@ -12,9 +12,9 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
-from cnfrl.models.base import ActionModel
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
+from cnfrl.models.base import ActionModel
 from cnfrl.networks import Batch, GaussianHead, Normalizer, tanh_gaussian_log_prob
 
 ACTION_CLIP = 1.0 - 1e-5
@@ -36,7 +36,9 @@ class BCAgent(struct.PyTreeNode):
     config: BCConfig = struct.field(pytree_node=False)
 
     @classmethod
-    def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: BCConfig = BCConfig()) -> BCAgent:
+    def create(
+        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: BCConfig = BCConfig()
+    ) -> BCAgent:
         """A fresh policy; `model` is unused (plain BC needs no action model)."""
         definition = GaussianHead(config.hidden, transitions.action_dim)
         params = definition.init(key, jnp.zeros((1, transitions.observation_dim)))["params"]
@@ -73,7 +75,9 @@ class ModelBCAgent(struct.PyTreeNode):
     config: ModelBCConfig = struct.field(pytree_node=False)
 
     @classmethod
-    def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: ModelBCConfig = ModelBCConfig()) -> ModelBCAgent:
+    def create(
+        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: ModelBCConfig = ModelBCConfig()
+    ) -> ModelBCAgent:
         """Wrap a trained action model."""
         if model is None:
             raise CnfrlError("BC through an action model needs one; pre-train a flow or VAE first")

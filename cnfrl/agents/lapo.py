@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from cnfrl.models.base import ActionModel
 from cnfrl.data.transitions import Transitions
+from cnfrl.models.base import ActionModel
 from cnfrl.models.vae import ConditionalVAE, VAEConfig
 from cnfrl.networks import MLP, Batch, Normalizer, TargetTrainState, TwinCritic, reward_scale, soft_min_q
 
@@ -56,7 +56,9 @@ class LAPOAgent(struct.PyTreeNode):
     config: LAPOConfig = struct.field(pytree_node=False)
 
     @classmethod
-    def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LAPOConfig = LAPOConfig()) -> LAPOAgent:
+    def create(
+        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LAPOConfig = LAPOConfig()
+    ) -> LAPOAgent:
         """Fresh networks; `model` is unused (LAPO trains its own VAE during RL)."""
         vae_key, actor_key, q_key, v_key, loss_key, rng = jax.random.split(key, 6)
         vae_def = ConditionalVAE(transitions.action_dim, config.vae)
@@ -72,7 +74,9 @@ class LAPOAgent(struct.PyTreeNode):
         value_range = jnp.array([transitions.rewards.min(), transitions.rewards.max()]) * scale / (1.0 - config.gamma)
         return cls(
             vae=TargetTrainState.create_with_target(vae_def.apply, vae_params, optax.adam(config.vae_lr)),
-            actor=TargetTrainState.create_with_target(actor_def.apply, actor_def.init(actor_key, states)["params"], optax.adam(config.actor_lr)),
+            actor=TargetTrainState.create_with_target(
+                actor_def.apply, actor_def.init(actor_key, states)["params"], optax.adam(config.actor_lr)
+            ),
             critic=TargetTrainState.create_with_target(critic_def.apply, critic_params, optax.adam(config.critic_lr)),
             normalizer=Normalizer.of(transitions),
             reward_scale=jnp.asarray(scale, jnp.float32),
@@ -108,12 +112,16 @@ class LAPOAgent(struct.PyTreeNode):
         states, next_states = self.normalizer(batch["observations"]), self.normalizer(batch["next_observations"])
         critic_loss, grads = jax.value_and_grad(self._critic_loss)(self.critic.params, batch, states, next_states)
         agent = self.replace(critic=self.critic.apply_gradients(grads=grads))
-        (vae_loss, positive), grads = jax.value_and_grad(agent._vae_loss, has_aux=True)(self.vae.params, batch, states, next_states, vae_key)
+        (vae_loss, positive), grads = jax.value_and_grad(agent._vae_loss, has_aux=True)(
+            self.vae.params, batch, states, next_states, vae_key
+        )
         agent = agent.replace(vae=agent.vae.apply_gradients(grads=grads))
         actor_loss, grads = jax.value_and_grad(agent._actor_loss)(self.actor.params, states)
         agent = agent.replace(actor=agent.actor.apply_gradients(grads=grads))
         tau = self.config.tau
-        agent = agent.replace(vae=agent.vae.soft_update(tau), actor=agent.actor.soft_update(tau), critic=agent.critic.soft_update(tau), rng=rng)
+        agent = agent.replace(
+            vae=agent.vae.soft_update(tau), actor=agent.actor.soft_update(tau), critic=agent.critic.soft_update(tau), rng=rng
+        )
         return agent, {"critic_loss": critic_loss, "vae_loss": vae_loss, "actor_loss": actor_loss, "positive_advantage": positive}
 
     def _critic_loss(self, params: Any, batch: Batch, states: jax.Array, next_states: jax.Array) -> jax.Array:
@@ -122,7 +130,9 @@ class LAPOAgent(struct.PyTreeNode):
         q_target = batch["rewards"] * self.reward_scale + self.config.gamma * not_done * self.v(self.critic.params, next_states)
         v_target = jnp.clip(self._target_value(states), self.value_range[0], self.value_range[1])
         q_target, v_target = jax.lax.stop_gradient(q_target), jax.lax.stop_gradient(v_target)
-        return ((self.q(params, states, batch["actions"]) - q_target) ** 2).mean(axis=1).sum() + ((self.v(params, states) - v_target) ** 2).mean()
+        return ((self.q(params, states, batch["actions"]) - q_target) ** 2).mean(axis=1).sum() + (
+            (self.v(params, states) - v_target) ** 2
+        ).mean()
 
     def _vae_loss(self, params: Any, batch: Batch, states: jax.Array, next_states: jax.Array, key: jax.Array):
         """The VAE's ELBO with expectile weights on the advantage r + gamma Q'(s', pi'(s')) - V(s)."""

@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from cnfrl.models.base import ActionModel
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
+from cnfrl.models.base import ActionModel
 from cnfrl.networks import LOG_STD_MAX, LOG_STD_MIN, MLP, Batch, TargetTrainState, TwinCritic, reward_scale, soft_min_q
 
 
@@ -109,7 +109,9 @@ class LatentAgent(struct.PyTreeNode):
     config: LatentConfig = struct.field(pytree_node=False)
 
     @classmethod
-    def create(cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LatentConfig = LatentConfig()) -> LatentAgent:
+    def create(
+        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LatentConfig = LatentConfig()
+    ) -> LatentAgent:
         """Fresh actor and critics on top of a trained action model."""
         if model is None:
             raise CnfrlError("the latent actor-critic acts through an action model; pre-train a flow or VAE first")
@@ -153,7 +155,9 @@ class LatentAgent(struct.PyTreeNode):
         next_actions = self.policy_action(next_params, batch["next_observations"], key)
         next_q = self.q(self.critic.target_params, self.model.normalize(batch["next_observations"]), next_actions)
         value = soft_min_q(next_q, self.config.soft_min)
-        return jax.lax.stop_gradient(self.reward_scale * batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value)
+        return jax.lax.stop_gradient(
+            self.reward_scale * batch["rewards"] + self.config.gamma * (1.0 - batch["terminals"]) * value
+        )
 
     def update(self, batch: Batch) -> tuple[LatentAgent, dict[str, jax.Array]]:
         """One critic step, one actor step, then the soft target updates."""
@@ -207,5 +211,10 @@ class LatentAgent(struct.PyTreeNode):
 def _actor(config: LatentConfig, model: ActionModel) -> LatentActor:
     perturbation_hidden = config.perturbation_hidden if config.perturbation > 0 else ()
     return LatentActor(
-        config.actor_hidden, model.latent_dim, model.action_dim, config.objective == "awr", perturbation_hidden, config.min_log_std
+        config.actor_hidden,
+        model.latent_dim,
+        model.action_dim,
+        config.objective == "awr",
+        perturbation_hidden,
+        config.min_log_std,
     )

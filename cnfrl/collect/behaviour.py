@@ -18,9 +18,9 @@ import numpy as np
 from cnfrl.checkpoint import load_params, save_params
 from cnfrl.collect.rollout import uniform_random_policy
 from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, train_sac
-from cnfrl.evaluate import evaluate_policy
 from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
+from cnfrl.evaluate import evaluate_policy
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import D4RL_REFERENCE_RETURNS
 
@@ -102,9 +102,7 @@ def load_behaviour(task: str) -> dict[str, Any]:
     """The training record of a task's behaviour policies; a one-line error if none was trained."""
     path = policy_dir() / task / "training.json"
     if not path.is_file():
-        raise CnfrlError(
-            f"{task}: no trained behaviour policy in {path.parent}; run `cnfrl behaviour train {task}` first"
-        )
+        raise CnfrlError(f"{task}: no trained behaviour policy in {path.parent}; run `cnfrl behaviour train {task}` first")
     return json.loads(path.read_text())
 
 
@@ -122,8 +120,6 @@ def medium_replay(task: str) -> dict[str, np.ndarray]:
     record = load_behaviour(task)
     path = cache_dir() / "behaviour" / task / "replay.npz"
     if not path.is_file():
-        raise CnfrlError(
-            f"{task}: the behaviour run's replay buffer is not cached at {path}; re-run `{record['command']}`"
-        )
+        raise CnfrlError(f"{task}: the behaviour run's replay buffer is not cached at {path}; re-run `{record['command']}`")
     history = load_params(path)
     return {key: value[: record["medium"]["step"]] for key, value in history.items()}

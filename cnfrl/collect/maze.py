@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import gymnasium as gym
@@ -70,7 +70,7 @@ class WaypointController:
         return _grid_distances(self.free.tobytes(), self.free.shape, target)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _grid_distances(free_bytes: bytes, shape: tuple[int, int], target: tuple[int, int]) -> np.ndarray:
     free = np.frombuffer(free_bytes, bool).reshape(shape)
     distances = np.full(shape, np.inf)

@@ -10,14 +10,14 @@ import numpy as np
 from cnfrl.collect.behaviour import REFERENCE_EPISODES, behaviour_policy, load_behaviour, medium_replay
 from cnfrl.collect.maze import EPISODE_STEPS, WaypointController, make_maze_env
 from cnfrl.collect.rollout import collect_transitions, uniform_random_policy
-from cnfrl.evaluate import evaluate_policy
-from cnfrl.envs import make_env
 from cnfrl.data.builtin import MUJOCO_TASKS, BuiltinName, builtin_names, parse_builtin
 from cnfrl.data.files import refuse_overwrite
 from cnfrl.data.flat import transitions_from_flat
 from cnfrl.data.minari import write_minari
 from cnfrl.data.transitions import Transitions, concatenate
+from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
+from cnfrl.evaluate import evaluate_policy
 
 DEFAULT_STEPS = {"mujoco": 1_000_000, "umaze": 1_000_000, "medium": 2_000_000, "large": 4_000_000}
 MAZE_NOISE = 0.5
@@ -74,7 +74,12 @@ def _collect_mujoco(builtin: BuiltinName, steps: int, seed: int, show_progress: 
     references = _references(record)
     if level == "medium-replay":
         history = medium_replay(builtin.task)
-        metadata = {"env_id": env_id, "algorithm_name": f"SAC replay up to step {record['medium']['step']}", "seed": record["seed"], **references}
+        metadata = {
+            "env_id": env_id,
+            "algorithm_name": f"SAC replay up to step {record['medium']['step']}",
+            "seed": record["seed"],
+            **references,
+        }
         return transitions_from_flat(history, metadata, builtin.name)
     parts = []
     for offset, which in enumerate(("medium", "expert") if level == "medium-expert" else (level,)):

@@ -25,8 +25,8 @@ from flax import struct
 from flax.training.train_state import TrainState
 
 from cnfrl.envs import make_env
-from cnfrl.evaluate import evaluate_policy
 from cnfrl.errors import CnfrlError
+from cnfrl.evaluate import evaluate_policy
 from cnfrl.networks import Batch, GaussianHead, TargetTrainState, TwinCritic, sample_tanh_gaussian
 from cnfrl.progress import progress_bar
 from cnfrl.train import run_updates
@@ -71,7 +71,9 @@ class SACAgent(struct.PyTreeNode):
         optimizer = optax.adam(config.learning_rate)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         return cls(
-            actor=TrainState.create(apply_fn=actor_def.apply, params=actor_def.init(actor_key, observations)["params"], tx=optimizer),
+            actor=TrainState.create(
+                apply_fn=actor_def.apply, params=actor_def.init(actor_key, observations)["params"], tx=optimizer
+            ),
             critic=TargetTrainState.create_with_target(critic_def.apply, critic_params, optimizer),
             log_alpha=TrainState.create(apply_fn=None, params={"log_alpha": jnp.zeros(())}, tx=optimizer),
             rng=rng,
@@ -229,7 +231,14 @@ def train_sac(
             else:
                 action = np.asarray(policy_action(agent.actor.params, agent.actor.apply_fn, observation, act_key, step, False))
             next_observation, reward, terminated, truncated, _ = env.step(action)
-            for name, value in (("observations", observation), ("actions", action), ("rewards", reward), ("next_observations", next_observation), ("terminals", terminated), ("timeouts", truncated)):
+            for name, value in (
+                ("observations", observation),
+                ("actions", action),
+                ("rewards", reward),
+                ("next_observations", next_observation),
+                ("terminals", terminated),
+                ("timeouts", truncated),
+            ):
                 history[name][step] = value
             episode_return += float(reward)
             if terminated or truncated:
@@ -250,7 +259,9 @@ def train_sac(
             if (step + 1) % config.eval_every == 0:
                 policy = ActorPolicy(agent.actor.params, action_dim, config.hidden, seed + step)
                 returns = evaluate_policy(eval_env, policy, config.eval_episodes, seed=10_000 + step)
-                checkpoints.append(Checkpoint(step + 1, jax.device_get(agent.actor.params), float(returns.mean()), float(returns.std())))
+                checkpoints.append(
+                    Checkpoint(step + 1, jax.device_get(agent.actor.params), float(returns.mean()), float(returns.std()))
+                )
                 bar.console.log(f"step {step + 1}: eval return {returns.mean():.1f} +- {returns.std():.1f}")
                 if on_checkpoint is not None and on_checkpoint(checkpoints[-1]):
                     break

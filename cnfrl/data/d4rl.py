@@ -24,7 +24,9 @@ def read_d4rl(path: Path) -> RawDataset:
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise dataset_error(path, f"is not a readable HDF5 file ({error})", "pass a D4RL .hdf5, a .npz or a Minari dataset") from None
+        raise dataset_error(
+            path, f"is not a readable HDF5 file ({error})", "pass a D4RL .hdf5, a .npz or a Minari dataset"
+        ) from None
     with handle:
         require_keys(handle.keys(), path)
         arrays = {key: handle[key][()] for key in FLAT_KEYS if key in handle}
@@ -33,9 +35,11 @@ def read_d4rl(path: Path) -> RawDataset:
         if isinstance(handle.get("metadata"), h5py.Group):
             _read_metadata(handle["metadata"], metadata, unused)
         handle.visititems(
-            lambda name, item: unused.append(name)
-            if isinstance(item, h5py.Dataset) and name not in arrays and not name.startswith("metadata/")
-            else None
+            lambda name, item: (
+                unused.append(name)
+                if isinstance(item, h5py.Dataset) and name not in arrays and not name.startswith("metadata/")
+                else None
+            )
         )
     if unused:
         metadata["unused_keys"] = sorted(unused)

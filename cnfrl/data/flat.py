@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,9 +25,7 @@ def require_keys(available: Any, source: object) -> None:
             )
 
 
-def transitions_from_flat(
-    arrays: Mapping[str, np.ndarray | None], metadata: Mapping[str, Any], source: object
-) -> Transitions:
+def transitions_from_flat(arrays: Mapping[str, np.ndarray | None], metadata: Mapping[str, Any], source: object) -> Transitions:
     """Build Transitions from D4RL-layout arrays, deriving what the file does not store.
 
     Without `next_observations`, the next state of row i is row i+1 of the same episode, as D4RL's
@@ -45,7 +44,8 @@ def transitions_from_flat(
     observations = np.asarray(arrays["observations"])
     if observations.ndim != 2:
         raise dataset_error(
-            source, f"'observations' has shape {observations.shape}, expected (transitions, dim)",
+            source,
+            f"'observations' has shape {observations.shape}, expected (transitions, dim)",
             "store one flat vector per transition",
         )
     terminals = np.asarray(arrays["terminals"]).astype(bool).reshape(-1)

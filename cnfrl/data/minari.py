@@ -7,8 +7,9 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -50,7 +51,9 @@ def read_minari(path: Path) -> RawDataset:
     observation_space, action_space = dataset.observation_space, dataset.action_space
     if not isinstance(action_space, gym.spaces.Box):
         raise dataset_error(path, f"has {type(action_space).__name__} actions", "cnfrl needs continuous (Box) actions")
-    columns: dict[str, list[np.ndarray]] = {key: [] for key in ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts", "episode_ends")}
+    columns: dict[str, list[np.ndarray]] = {
+        key: [] for key in ("observations", "next_observations", "actions", "rewards", "terminals", "timeouts", "episode_ends")
+    }
     for episode in dataset.iterate_episodes():
         observations = _flatten(episode.observations, observation_space, path)
         steps = len(episode.rewards)
@@ -102,9 +105,7 @@ def _minari_path(root: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
-def write_minari(
-    transitions: Transitions, dataset_id: str, root: Path | None = None, overwrite: bool = False
-) -> Path:
+def write_minari(transitions: Transitions, dataset_id: str, root: Path | None = None, overwrite: bool = False) -> Path:
     """Write Transitions as the Minari dataset `dataset_id` under `root` (default: the Minari data path).
 
     Episodes follow `episode_ends`; ref_min_score / ref_max_score go where Minari keeps them, every other
@@ -175,4 +176,4 @@ def write_minari(
 def _episode_slices(transitions: Transitions) -> list[slice]:
     starts = transitions.episode_starts()
     stops = np.append(starts[1:], len(transitions))
-    return [slice(int(a), int(b)) for a, b in zip(starts, stops)]
+    return [slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]

@@ -38,5 +38,7 @@ def write_npz(transitions: Transitions, path: Path, overwrite: bool = False) -> 
         raise dataset_error(path, "has no .npz suffix", "name the file with .npz")
     with atomic_output(path, overwrite) as temporary:
         with open(temporary, "wb") as handle:
-            np.savez(handle, metadata=np.array(dumps(stored_metadata(transitions.metadata))), **transitions.arrays())  # type: ignore[arg-type]  # numpy's stub misreads **arrays
+            metadata = np.array(dumps(stored_metadata(transitions.metadata)))
+            # numpy's stub reads **arrays as its allow_pickle flag
+            np.savez(handle, metadata=metadata, **transitions.arrays())  # type: ignore[arg-type]
     return path

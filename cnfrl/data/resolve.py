@@ -34,7 +34,9 @@ def resolve_source(name: str | Path) -> DatasetSource:
     if path.exists():
         if path.is_dir():
             if minari_data_dir(path) is None:
-                raise dataset_error(path, "is a directory but not a Minari dataset", "pass a .hdf5 or .npz file or a Minari dataset directory")
+                raise dataset_error(
+                    path, "is a directory but not a Minari dataset", "pass a .hdf5 or .npz file or a Minari dataset directory"
+                )
             return DatasetSource("minari", path, text)
         return DatasetSource("npz" if path.suffix == ".npz" else "d4rl", path, text)
     if path.suffix in HDF5_SUFFIXES + (".npz",) or text.startswith((".", "/", "~")):
@@ -43,7 +45,9 @@ def resolve_source(name: str | Path) -> DatasetSource:
     if builtin is not None:
         located = builtin.path()
         if minari_data_dir(located) is None:
-            raise dataset_error(text, f"built-in dataset not generated yet (looked in {located})", f"run `cnfrl collect {text}` first")
+            raise dataset_error(
+                text, f"built-in dataset not generated yet (looked in {located})", f"run `cnfrl collect {text}` first"
+            )
         return DatasetSource("minari", located, text)
     located = minari_root() / text
     if minari_data_dir(located) is not None:

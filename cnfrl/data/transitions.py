@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -94,8 +95,7 @@ class Transitions:
         if self.observations.shape[1] != self.next_observations.shape[1]:
             raise dataset_error(
                 source,
-                f"observations have dim {self.observations.shape[1]} but next_observations "
-                f"{self.next_observations.shape[1]}",
+                f"observations have dim {self.observations.shape[1]} but next_observations {self.next_observations.shape[1]}",
                 "both must come from the same observation space",
             )
         for name in FLOAT_FIELDS:
@@ -112,13 +112,10 @@ class Transitions:
             raise dataset_error(
                 source,
                 f"actions lie outside [-1, 1] (min {low:.4g}, max {high:.4g})",
-                "pass rescale_actions=True (CLI: --rescale-actions) to rescale them from the environment's "
-                "action bounds",
+                "pass rescale_actions=True (CLI: --rescale-actions) to rescale them from the environment's action bounds",
             )
         if not self.episode_ends[-1]:
-            raise dataset_error(
-                source, "the last transition is not marked as an episode end", "set episode_ends[-1] = True"
-            )
+            raise dataset_error(source, "the last transition is not marked as an episode end", "set episode_ends[-1] = True")
 
     def __len__(self) -> int:
         return len(self.observations)

@@ -12,7 +12,6 @@ from typing import Any, ClassVar, cast
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
 from flax import struct
 
 from cnfrl.networks import Normalizer

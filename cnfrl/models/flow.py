@@ -108,9 +108,14 @@ class FlowModel(ActionModel):
 
     def encode(self, actions: jax.Array, observations: jax.Array) -> jax.Array:
         """Action -> its latent for raw observations: the exact inverse of `decode`."""
-        latents, _ = cast(tuple[jax.Array, jax.Array], self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.encode))
+        latents, _ = cast(
+            tuple[jax.Array, jax.Array],
+            self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.encode),
+        )
         return latents
 
     def log_prob(self, actions: jax.Array, observations: jax.Array) -> jax.Array:
         """Exact log p(a | s) for raw observations."""
-        return cast(jax.Array, self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.log_prob))
+        return cast(
+            jax.Array, self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.log_prob)
+        )

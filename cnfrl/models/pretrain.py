@@ -181,7 +181,9 @@ def pretrain_action_model(
                 on_epoch(record)
             if np.isfinite(val_loss) and val_loss < best_loss:
                 best_params, best_loss, best_epoch = params, val_loss, epoch
-            bar.update(task, completed=epoch, description=f"{label} (val loss {val_loss:.3f}, best {best_loss:.3f} @ {best_epoch})")
+            bar.update(
+                task, completed=epoch, description=f"{label} (val loss {val_loss:.3f}, best {best_loss:.3f} @ {best_epoch})"
+            )
     model = model_type(best_params, Normalizer.from_stats(stats), transitions.action_dim, model_config)
     return PretrainResult(model, best_epoch, metrics)
 
@@ -200,7 +202,9 @@ def pretrain_flow(
 
 def cache_key(fingerprint: str, kind: str, model_config: Any, config: PretrainConfig, epochs: int, seed: int) -> str:
     """Dataset fingerprint + every setting that changes the trained model, hashed."""
-    settings = json.dumps([fingerprint, kind, dataclasses.asdict(model_config), dataclasses.asdict(config), epochs, seed], sort_keys=True)
+    settings = json.dumps(
+        [fingerprint, kind, dataclasses.asdict(model_config), dataclasses.asdict(config), epochs, seed], sort_keys=True
+    )
     return hashlib.blake2b(settings.encode(), digest_size=12).hexdigest()
 
 
@@ -208,8 +212,15 @@ def save_model(result: PretrainResult, directory: Path) -> Path:
     """Write the model (parameters, normalisation, kind and config) and its epoch metrics to a directory."""
     directory = Path(directory)
     model = result.model
-    save_params({"params": model.params, "state_mean": model.normalizer.mean, "state_std": model.normalizer.std}, directory / "model.npz")
-    meta = {"kind": model.kind, "action_dim": model.action_dim, "config": dataclasses.asdict(model.config), "best_epoch": result.best_epoch}
+    save_params(
+        {"params": model.params, "state_mean": model.normalizer.mean, "state_std": model.normalizer.std}, directory / "model.npz"
+    )
+    meta = {
+        "kind": model.kind,
+        "action_dim": model.action_dim,
+        "config": dataclasses.asdict(model.config),
+        "best_epoch": result.best_epoch,
+    }
     write_atomically(directory / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in result.metrics))
     write_atomically(directory / MODEL_FILE, json.dumps(meta, indent=1) + "\n")
     return directory
@@ -245,7 +256,13 @@ def pretrained_model(
     if (directory / MODEL_FILE).is_file():
         return load_model(directory)
     result = pretrain_action_model(
-        transitions, model_class(kind), model_config, dataclasses.replace(config, epochs=epochs), dataset_name, seed, show_progress=show_progress
+        transitions,
+        model_class(kind),
+        model_config,
+        dataclasses.replace(config, epochs=epochs),
+        dataset_name,
+        seed,
+        show_progress=show_progress,
     )
     save_model(result, directory)
     result.cache_dir = directory
