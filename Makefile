@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/cnfrl run --algo cnf-steady
+	$(BIN)/cnfrl run --algo cnf-steady --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

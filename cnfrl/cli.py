@@ -112,6 +112,7 @@ def behaviour_train(
     out: Annotated[
         Path | None, typer.Option(help="Directory for the kept actors (default: the package's policies/TASK).")
     ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace behaviour policies already in the directory.")] = False,
 ) -> None:
     """Train SAC on a task and keep its medium and expert actors for `cnfrl collect`."""
     from cnfrl.collect.behaviour import train_behaviour
@@ -121,7 +122,8 @@ def behaviour_train(
     if task not in MUJOCO_TASKS:
         raise CnfrlError(f"{task}: unknown task; choose one of {', '.join(MUJOCO_TASKS)}")
     command = " ".join(["cnfrl", *sys.argv[1:]])
-    record = train_behaviour(task, MUJOCO_TASKS[task], steps, seed, medium_return, out, SACConfig(eval_every=eval_every), command)
+    config = SACConfig(eval_every=eval_every)
+    record = train_behaviour(task, MUJOCO_TASKS[task], steps, seed, medium_return, out, config, command, overwrite=overwrite)
     console.print(
         f"{task}: medium at step {record['medium']['step']} (return {record['medium']['eval_return']:.0f}), "
         f"expert at step {record['expert']['step']} (return {record['expert']['eval_return']:.0f}); "
@@ -142,7 +144,13 @@ AlgoOption = Annotated[
     str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")
 ]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
-RunDirOption = Annotated[Path | None, typer.Option(help="Run directory (default: runs/DATASET-PRESET-sSEED).")]
+RunDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Run directory (default: runs/DATASET-ALGO-PRESET-sSEED, plus a hash of the --set values that change the run)."
+    ),
+]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace the run already in the run directory.")]
 ResumeOption = Annotated[
     bool,
     typer.Option(
@@ -165,11 +173,10 @@ def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, 
 def _prepare(
     dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, run_dir: Path | None
 ):
+    from cnfrl.pipeline import default_run_dir
+
     config = _config(dataset, algo, preset_name, seed, overrides)
-    if run_dir is None:
-        stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
-        run_dir = Path("runs") / f"{Path(stem).name}-{config.algo}-{config.preset}-s{config.seed}"
-    return run_dir, config
+    return run_dir if run_dir is not None else default_run_dir(config, overrides or []), config
 
 
 @app.command("pretrain")
@@ -210,6 +217,7 @@ def _training_command(then_evaluate: bool):
         overrides: SetOption = None,
         run_dir: RunDirOption = None,
         resume: ResumeOption = False,
+        overwrite: OverwriteOption = False,
     ) -> None:
         from cnfrl.pipeline import resumed_config, run, train_stage
 
@@ -217,9 +225,9 @@ def _training_command(then_evaluate: bool):
         if resume:
             config = resumed_config(directory, overrides or []) or config
         if then_evaluate:
-            _print_eval(run(config, directory, resume), directory)
+            _print_eval(run(config, directory, resume, overwrite=overwrite), directory)
         else:
-            _, history, _, _ = train_stage(config, directory, resume=resume)
+            _, history, _, _ = train_stage(config, directory, resume=resume, overwrite=overwrite)
             console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
 
     return command

@@ -6,6 +6,7 @@ metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnfrl.agents.registry import algorithm, load_config
-from cnfrl.config import RunConfig, save_config, to_dict, with_overrides
+from cnfrl.config import RunConfig, save_config, to_dict, validate, with_overrides
 from cnfrl.data.files import write_atomically
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
@@ -110,39 +111,67 @@ def _evaluator(data: RunData, episodes: int):
     return run
 
 
+def default_run_dir(config: RunConfig, overrides: list[str]) -> Path:
+    """runs/DATASET-ALGO-PRESET-sSEED, plus a short hash of the `--set` values when any would change the run
+    (those a resume may change, RESUMABLE_SETTINGS, leave the name alone): two runs that differ only in an
+    override never share a directory, and the same command with `--resume` finds its run again."""
+    stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
+    name = f"{Path(stem).name}-{config.algo}-{config.preset}-s{config.seed}"
+    changing = sorted(o for o in overrides if o.partition("=")[0] not in RESUMABLE_SETTINGS)
+    if changing:
+        name += "-" + hashlib.blake2b("\n".join(changing).encode(), digest_size=4).hexdigest()
+    return Path("runs") / name
+
+
 def resumed_config(run_dir: Path, overrides: list[str]) -> RunConfig | None:
     """The saved config of a run to continue, with `overrides` applied; None when run_dir holds no run yet.
 
     Only the length of training and the evaluation may change on resume (loop.updates, loop.eval_every,
-    eval_episodes): e.g. `--resume --set loop.updates=500000` extends a finished 300k-update run.
+    eval_episodes): e.g. `--resume --set loop.updates=500000` extends a finished 300k-update run. Repeating
+    the run's own `--set` values is fine: only a value that differs from the saved one is refused.
     """
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return None
+    saved = load_config(path)
     for assignment in overrides:
         key = assignment.partition("=")[0]
-        if key not in RESUMABLE_SETTINGS:
+        if key not in RESUMABLE_SETTINGS and _fixed_settings(with_overrides(saved, [assignment])) != _fixed_settings(saved):
             raise CnfrlError(
                 f"{assignment}: a resumed run keeps its saved settings except {', '.join(RESUMABLE_SETTINGS)}; "
                 f"start a new --run-dir to change {key}"
             )
-    return with_overrides(load_config(path), overrides)
+    return with_overrides(saved, overrides)
 
 
 def train_stage(
-    config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True
+    config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True, overwrite: bool = False
 ) -> tuple[Any, list[dict], RunData, PretrainResult | None]:
     """Pre-train (or reuse) the action model, then train the agent with periodic evaluation and checkpoints.
 
     With `resume`, a run already in run_dir continues from its last checkpoint; `config` must then equal the
-    saved one except for the settings `resumed_config` lets change.
+    saved one except for the settings `resumed_config` lets change. Without it, a run directory that holds a
+    run is refused unless `overwrite` (which clears that run's outputs first).
     """
+    validate(config)
     run_dir = Path(run_dir)
+    holds_run = (run_dir / "config.json").is_file() or (run_dir / CHECKPOINT).is_file()
+    if holds_run and not resume:
+        if not overwrite:
+            raise CnfrlError(
+                f"{run_dir}: holds a run already; pass --resume to continue it, --overwrite to replace it, "
+                "or choose another --run-dir"
+            )
+        _clear_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "config.json").is_file():
         _check_resumable(load_config(run_dir / "config.json"), config, run_dir)
     save_config(config, run_dir / "config.json")
     data = load_run_data(config, show_progress)
+    if config.loop.batch_size > len(data.transitions):
+        raise CnfrlError(
+            f"loop.batch_size={config.loop.batch_size}: larger than the dataset ({len(data.transitions)} transitions)"
+        )
     model = pretrain_stage(config, data, run_dir, show_progress)
     agent, history = fit(
         make_agent(config, data, model),
@@ -155,6 +184,19 @@ def train_stage(
         show_progress,
     )
     return agent, history, data, model
+
+
+RUN_OUTPUTS = ("config.json", "checkpoints", "metrics.jsonl", "tensorboard", "eval.json", "report.md", "plots", "model")
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove what a run wrote into run_dir (and nothing else the user keeps there)."""
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _check_resumable(saved: RunConfig, config: RunConfig, run_dir: Path) -> None:
@@ -179,10 +221,12 @@ def _fixed_settings(config: RunConfig) -> dict[str, Any]:
     return values
 
 
-def run(config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
+def run(
+    config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True, overwrite: bool = False
+) -> dict[str, Any]:
     """The whole pipeline: dataset, action model, agent training, then the final evaluation and report
     (`cnfrl run`); returns the summary written to eval.json."""
-    _, _, data, model = train_stage(config, run_dir, resume, show_progress)
+    _, _, data, model = train_stage(config, run_dir, resume, show_progress, overwrite)
     return _evaluate(Path(run_dir), None, data, model)
 
 
@@ -222,6 +266,6 @@ def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: Pretrai
     dataset_return = float(np.mean(data.transitions.episode_returns()))
     summary["dataset_return_mean"] = dataset_return
     summary["dataset_score_mean"] = data.references.score(dataset_return) if data.references else None
-    write_atomically(run_dir / "eval.json", json.dumps(summary, indent=1) + "\n")
+    write_atomically(run_dir / "eval.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
     write_report(run_dir, summary, history)
     return summary

@@ -4,6 +4,7 @@ JSONL and TensorBoard metrics, atomic checkpoints, and resuming a killed run whe
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -72,12 +73,23 @@ def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -
 def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
     """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent).
 
-    Checkpoints of earlier layouts still load: a part the template leaves out (None, e.g. the value network of
-    a config without one) may be absent from the file, and a `target_X_params` field moves into X's train state.
+    A checkpoint of the earlier layout (loose `target_X_params` fields) still loads: the field moves into X's
+    train state. One that does not fit the agent (truncated, or of another algorithm or layout) is a one-line
+    error.
     """
-    payload = serialization.msgpack_restore(path.read_bytes())
-    agent = serialization.from_state_dict(template, _upgraded(dict(payload["agent"]), serialization.to_state_dict(template)))
-    return agent, int(payload["updates"]), json.loads(payload["history"])
+    try:
+        payload = serialization.msgpack_restore(Path(path).read_bytes())
+        state = _upgraded(dict(payload["agent"]), serialization.to_state_dict(template))
+        agent = serialization.from_state_dict(template, state)
+        shapes = [(jnp.shape(a), jnp.shape(b)) for a, b in zip(jax.tree.leaves(template), jax.tree.leaves(agent), strict=True)]
+        if any(expected != found for expected, found in shapes):
+            raise ValueError("array shapes differ from the agent's: its networks were built with other sizes")
+        return agent, int(payload["updates"]), json.loads(payload["history"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise CnfrlError(
+            f"{path}: not a checkpoint of this agent ({type(error).__name__}: {str(error)[:120]}); "
+            "it may be truncated or from another cnfrl version: train into a new run directory"
+        ) from error
 
 
 def _upgraded(state: dict, template: dict) -> dict:
@@ -85,7 +97,7 @@ def _upgraded(state: dict, template: dict) -> dict:
         owner = key.removeprefix("target_").removesuffix("_params")
         if isinstance(template.get(owner), dict) and "target_params" in template[owner]:
             state[owner] = {**state[owner], "target_params": state.pop(key)}
-    return {**{name: None for name, value in template.items() if value is None and name not in state}, **state}
+    return state
 
 
 def fit(
@@ -128,13 +140,14 @@ def fit(
             )
             done += loop.chunk
             record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
+            _stop_if_diverged(agent, record, history)
             if done % loop.eval_every == 0 or done == loop.updates:
                 record.update({f"eval_{k}": v for k, v in evaluate(agent).items()})
                 history.append(record)
                 save_checkpoint(checkpoint, agent, done, history)
                 evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
                 bar.console.log(f"update {done}: {evaluated}")
-            log.write(json.dumps(record) + "\n")
+            log.write(json.dumps(record, allow_nan=False) + "\n")
             log.flush()
             for key, value in record.items():
                 if key != "step":
@@ -144,6 +157,26 @@ def fit(
             bar.update(task, completed=done, description=f"training (last eval {score:.1f})")
     writer.close()
     return agent, history
+
+
+@jax.jit
+def _all_finite(tree: Any) -> jax.Array:
+    return jnp.all(
+        jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.floating)])
+    )
+
+
+def _stop_if_diverged(agent: Any, record: dict[str, float], history: list[dict]) -> None:
+    """Stop a diverged run before it overwrites the last good checkpoint or writes NaN into the metrics."""
+    bad = {name: value for name, value in record.items() if not math.isfinite(value)}
+    if not bad and bool(_all_finite(agent)):
+        return
+    what = ", ".join(f"{name} = {value}" for name, value in bad.items()) or "a parameter is not finite"
+    kept = f"the last good checkpoint (update {history[-1]['step']}) is kept" if history else "no checkpoint was written"
+    raise CnfrlError(
+        f"training diverged by update {record['step']} ({what}); {kept}; lower the learning rates "
+        "(agent.critic_lr, agent.actor_lr) or check the dataset's rewards"
+    )
 
 
 def _truncate_metrics(path: Path, done: int) -> None:

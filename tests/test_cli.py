@@ -119,6 +119,11 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert summary["updates"] == 200 and np.isfinite(summary["final"]["score_mean"])
     longer = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
     assert longer.returncode == 0 and "trained 300 updates" in longer.stdout, longer.stderr
+    repeated = cnfrl("train", "hopper-random", *tiny, "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
+    assert repeated.returncode == 0 and "trained 300 updates" in repeated.stdout, repeated.stderr
+    kept = cnfrl("run", "hopper-random", *tiny, "--run-dir", str(run_dir))
+    assert kept.returncode == 1 and "holds a run already; pass --resume to continue it, --overwrite to replace it" in kept.stderr
+    assert json.loads((run_dir / "eval.json").read_text())["updates"] == 200
     changed = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "agent.actor_lr=0.001")
     assert changed.returncode == 1 and "a resumed run keeps its saved settings" in changed.stderr
     saved = load_config(run_dir / "config.json")

@@ -89,3 +89,7 @@ def test_every_level_from_a_tiny_behaviour_run(tmp_path, monkeypatch):
     assert sizes["random"] == sizes["medium"] == sizes["expert"] == 150
     assert sizes["medium-expert"] == 300
     assert sizes["medium-replay"] == record["medium"]["step"]
+    expert = (tmp_path / "policies/hopper/expert.npz").read_bytes()
+    with pytest.raises(CnfrlError, match="holds hopper's behaviour policies already .* or --overwrite to replace them"):
+        train_behaviour("hopper", "Hopper-v5", 1200, config=config, show_progress=False)
+    assert (tmp_path / "policies/hopper/expert.npz").read_bytes() == expert

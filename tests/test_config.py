@@ -6,9 +6,10 @@ import json
 import pytest
 
 from cnfrl.agents.registry import ALGORITHMS, load_config, preset
-from cnfrl.config import applicable, save_config, with_overrides
+from cnfrl.config import applicable, save_config, validate, with_overrides
 from cnfrl.errors import CnfrlError
 from cnfrl.models import FlowConfig, VAEConfig
+from cnfrl.pipeline import default_run_dir
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
@@ -52,3 +53,28 @@ def test_grid_wide_overrides_skip_runs_without_the_section():
     shared = ["pretrain.epochs=5", "flow.blocks=2", "loop.updates=100"]
     assert applicable(preset("cpu-quick", "bc"), shared) == ["loop.updates=100"]
     assert applicable(preset("cpu-quick", "cnf"), shared) == shared
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("loop.chunk=0", "loop.chunk=0: updates run in chunks of at least 1"),
+        ("loop.updates=-5", "loop.updates=-5: the number of updates cannot be negative"),
+        ("eval_episodes=0", "eval_episodes=0: evaluation needs at least one episode"),
+        ("loop.batch_size=0", "loop.batch_size=0: a minibatch needs at least one transition"),
+        ("loop.updates=1500", r"loop.updates \(1500\) and loop.eval_every \(5000\) must be multiples of loop.chunk \(1000\)"),
+        ("agent.gamma=1.5", r"agent.gamma=1.5: the discount lies in \(0, 1\]"),
+        ("agent.tau=-0.1", r"agent.tau=-0.1: the target rate lies in \[0, 1\]"),
+    ],
+)
+def test_settings_no_run_can_use_are_refused_before_any_data_is_read(assignment, message):
+    with pytest.raises(CnfrlError, match=message):
+        validate(with_overrides(preset("cpu-quick", "cnf"), [assignment]))
+    validate(preset("cpu-quick", "cnf"))
+
+
+def test_runs_that_differ_in_an_override_get_their_own_default_directory():
+    config = preset("cpu-quick", "cnf")
+    plain, changed = default_run_dir(config, []), default_run_dir(config, ["agent.awr_lambda=1"])
+    assert plain.name == "hopper-medium-demo-cnf-cpu-quick-s0" and changed != plain
+    assert default_run_dir(config, ["loop.updates=5000", "agent.awr_lambda=1"]) == changed

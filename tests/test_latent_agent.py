@@ -5,9 +5,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from cnfrl.agents.latent import LatentAgent, LatentConfig
 from cnfrl.data.transitions import Transitions
+from cnfrl.errors import CnfrlError
 from cnfrl.models.flow import ConditionalFlow, FlowConfig, FlowModel
 from cnfrl.networks import Normalizer
 from cnfrl.train import device_batches
@@ -133,3 +135,41 @@ def test_a_checkpoint_of_the_earlier_layout_loads(tmp_path):
     assert updates == 3
     for a, b in zip(jax.tree_util.tree_leaves(agent), jax.tree_util.tree_leaves(loaded), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_checkpoint_that_does_not_fit_is_a_one_line_error(tmp_path):
+    from cnfrl.train import load_checkpoint, save_checkpoint
+
+    agent = LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), SMALL)
+    path = tmp_path / "last.msgpack"
+    save_checkpoint(path, agent, 3, [])
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CnfrlError, match="not a checkpoint of this agent .* train into a new run directory"):
+        load_checkpoint(path, agent)
+    save_checkpoint(path, agent, 3, [])
+    wider = dataclasses.replace(SMALL, actor_hidden=(64, 64))
+    with pytest.raises(CnfrlError, match="not a checkpoint of this agent"):
+        load_checkpoint(path, LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), wider))
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint(tmp_path):
+    """Rewards of 1e30 make the critic loss overflow: training stops, the checkpoint of the last evaluation stays."""
+    from cnfrl.train import CHECKPOINT, LoopConfig, fit, load_checkpoint
+
+    transitions = toy_transitions()
+    agent = LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), SMALL)
+    loop = LoopConfig(updates=20, batch_size=32, chunk=10, eval_every=10)
+    fit(agent, transitions, loop, tmp_path, lambda agent: {"score_mean": 1.0}, seed=0, show_progress=False)
+    good = (tmp_path / CHECKPOINT).read_bytes()
+    exploding = transitions.replace(rewards=np.full(len(transitions), 1e30, np.float32))
+    agent, _, _ = load_checkpoint(
+        tmp_path / CHECKPOINT, LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), SMALL)
+    )
+    longer = dataclasses.replace(loop, updates=60)
+    with pytest.raises(
+        CnfrlError,
+        match=r"training diverged by update 30 \(.*critic_loss = (inf|nan).*\); the last good checkpoint \(update 20\) is kept",
+    ):
+        fit(agent, exploding, longer, tmp_path, lambda agent: {"score_mean": 1.0}, seed=0, resume=True, show_progress=False)
+    assert (tmp_path / CHECKPOINT).read_bytes() == good
+    assert all("Infinity" not in line and "NaN" not in line for line in (tmp_path / "metrics.jsonl").read_text().splitlines())

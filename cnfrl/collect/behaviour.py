@@ -61,8 +61,19 @@ def train_behaviour(
     config: SACConfig = SACConfig(),
     command: str = "",
     show_progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train SAC on `env_id`, keep the medium and expert actors and the replay, measure reference returns."""
+    """Train SAC on `env_id`, keep the medium and expert actors and the replay, measure reference returns.
+
+    Kept actors already in `out_dir` (by default the packaged ones every `collect` and reference score rests
+    on) are replaced only with `overwrite`, and the check comes before any training.
+    """
+    out_dir = Path(out_dir) if out_dir is not None else policy_dir() / task
+    if (out_dir / "expert.npz").exists() and not overwrite:
+        raise CnfrlError(
+            f"{out_dir}: holds {task}'s behaviour policies already (behind every dataset and reference score); "
+            "pass --out DIR to keep new ones elsewhere, or --overwrite to replace them"
+        )
     history, checkpoints, timing = train_sac(env_id, steps, seed, config, show_progress=show_progress)
     if not checkpoints:
         raise CnfrlError(f"{task}: no checkpoint was taken; train for at least --eval-every steps ({config.eval_every})")
@@ -74,7 +85,6 @@ def train_behaviour(
     expert_policy = ActorPolicy(expert.actor_params, action_dim, config.hidden, seed)
     expert_returns = evaluate_policy(env, expert_policy, REFERENCE_EPISODES, seed=20_000)
     random_returns = evaluate_policy(env, uniform_random_policy(env, seed), REFERENCE_EPISODES, seed=30_000)
-    out_dir = Path(out_dir) if out_dir is not None else policy_dir() / task
     save_params(expert.actor_params, out_dir / "expert.npz")
     save_params(medium.actor_params, out_dir / "medium.npz")
     save_params(history, cache_dir() / "behaviour" / task / "replay.npz")

@@ -148,30 +148,26 @@ class Replay(struct.PyTreeNode):
 append_chunk = jax.jit(Replay.append, donate_argnums=(0,))
 
 
-@partial(jax.jit, static_argnames=("apply_fn", "deterministic"))
-def policy_action(
-    actor_params: Any, apply_fn: Callable, observation: jax.Array, key: jax.Array, step: int, deterministic: bool
-) -> jax.Array:
-    """The actor's action for one observation: tanh(mean) when deterministic, else a tanh-Gaussian sample."""
+@partial(jax.jit, static_argnames=("apply_fn",))
+def policy_action(actor_params: Any, apply_fn: Callable, observation: jax.Array, key: jax.Array, step: int) -> jax.Array:
+    """The actor's tanh-Gaussian sample for one observation (how SAC explores and how its datasets are drawn)."""
     mean, log_std = apply_fn({"params": actor_params}, observation[None])
-    if deterministic:
-        return jnp.tanh(mean[0])
     return sample_tanh_gaussian(jax.random.fold_in(key, step), mean, log_std)[0][0]
 
 
 class ActorPolicy:
-    """A callable policy (observation -> action) from saved actor parameters, for evaluation and collection."""
+    """A callable sampling policy (observation -> action) from saved actor parameters, for evaluation and
+    collection."""
 
-    def __init__(self, params: Any, action_dim: int, hidden: tuple[int, ...], seed: int, deterministic: bool = False):
+    def __init__(self, params: Any, action_dim: int, hidden: tuple[int, ...], seed: int):
         self.params = jax.device_put(params)
         self.apply_fn = GaussianHead(tuple(hidden), action_dim).apply
         self.key = jax.random.PRNGKey(seed)
-        self.deterministic = deterministic
         self.calls = 0
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         self.calls += 1
-        return np.asarray(policy_action(self.params, self.apply_fn, observation, self.key, self.calls, self.deterministic))
+        return np.asarray(policy_action(self.params, self.apply_fn, observation, self.key, self.calls))
 
 
 @dataclass
@@ -229,7 +225,7 @@ def train_sac(
             if step < config.learning_starts:
                 action = env.action_space.sample()
             else:
-                action = np.asarray(policy_action(agent.actor.params, agent.actor.apply_fn, observation, act_key, step, False))
+                action = np.asarray(policy_action(agent.actor.params, agent.actor.apply_fn, observation, act_key, step))
             next_observation, reward, terminated, truncated, _ = env.step(action)
             for name, value in (
                 ("observations", observation),

@@ -133,7 +133,6 @@ def pretrain_action_model(
     config: PretrainConfig = PretrainConfig(),
     dataset_name: str = "",
     seed: int = 0,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
     show_progress: bool = True,
 ) -> PretrainResult:
     """Fit a flow or VAE to the dataset's (state, action) pairs and return its best validation epoch."""
@@ -177,8 +176,6 @@ def pretrain_action_model(
                 "samples_per_second": steps * batch_size / seconds,
             }
             metrics.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
             if np.isfinite(val_loss) and val_loss < best_loss:
                 best_params, best_loss, best_epoch = params, val_loss, epoch
             bar.update(
