@@ -301,11 +301,26 @@ def _print_eval(summary: dict, run_dir: Path) -> None:
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning library errors into one-line messages and a non-zero exit."""
+    """Entry point: run the CLI, turning library and file-system errors into one-line messages and a non-zero
+    exit, and Ctrl-C into a hint on how to go on."""
     try:
         app()
     except CnfrlError as error:
-        if _state["debug"]:
-            raise
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(error, f"{error}")
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(error, f"{where}{error.strerror or error}; check that the path exists, is writable and has free space")
+    except SystemExit as done:
+        if done.code == 130:  # Typer's exit on Ctrl-C
+            Console(stderr=True).print(
+                "interrupted; a training run continues from its last checkpoint with the same command plus --resume",
+                soft_wrap=True,
+            )
+        raise
+
+
+def _fail(error: Exception, message: str) -> None:
+    if _state["debug"]:
+        raise error
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(1)

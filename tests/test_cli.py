@@ -2,8 +2,10 @@
 
 import dataclasses
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +123,17 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert longer.returncode == 0 and "trained 300 updates" in longer.stdout, longer.stderr
     repeated = cnfrl("train", "hopper-random", *tiny, "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
     assert repeated.returncode == 0 and "trained 300 updates" in repeated.stdout, repeated.stderr
+    interrupted = tmp_path / "interrupted"
+    command = [sys.executable, "-c", "from cnfrl.cli import main; main()", "train", "hopper-random", *tiny]
+    process = subprocess.Popen(
+        [*command, "--set", "loop.updates=200000", "--run-dir", str(interrupted)], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (interrupted / "checkpoints/last.msgpack").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "the same command plus --resume" in stderr, stderr
     kept = cnfrl("run", "hopper-random", *tiny, "--run-dir", str(run_dir))
     assert kept.returncode == 1 and "holds a run already; pass --resume to continue it, --overwrite to replace it" in kept.stderr
     assert json.loads((run_dir / "eval.json").read_text())["updates"] == 200
@@ -150,3 +163,22 @@ def test_algos_lists_the_registry():
     page = cnfrl("algos", "--markdown")
     docs = Path(__file__).parent.parent / "docs" / "algorithms.md"
     assert page.stdout == docs.read_text(), "docs/algorithms.md is stale: cnfrl algos --markdown > docs/algorithms.md"
+
+
+def test_file_system_errors_are_one_line(monkeypatch, capsys, tmp_path):
+    """A full disk (or a read-only path) while writing is a one-line message naming the path, not a traceback."""
+    import cnfrl.data
+    from cnfrl import cli
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "out.npz"))
+
+    path = write_d4rl_layout(tmp_path / "in.hdf5", episode_arrays([10], ["timeout"]))
+    monkeypatch.setattr(cnfrl.data, "save_dataset", no_space)
+    monkeypatch.setattr(sys, "argv", ["cnfrl", "data", "convert", str(path), str(tmp_path / "out.npz"), "--env", "Hopper-v5"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "out.npz: No space left on device; check that the path exists, is writable and has free space" in err
+    assert "Traceback" not in err

@@ -78,3 +78,16 @@ def test_dataset_id_needs_a_version(tmp_path: Path):
     collect_with_minari("test/hopper/collector-v0")
     with pytest.raises(DatasetError, match="not a Minari dataset id; use the form"):
         write_minari(load_dataset("test/hopper/collector-v0"), "test/hopper/noversion")
+
+
+def test_relative_data_paths_write_and_read_where_they_point(minari_path: Path, tmp_path: Path, monkeypatch):
+    """A relative MINARI_DATASETS_PATH or root is taken from the working directory, not doubled."""
+    collect_with_minari("test/hopper/collector-v0")
+    original = load_dataset("test/hopper/collector-v0")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "relative-minari")
+    written = write_minari(original, "test/hopper/relative-v0")
+    assert written.resolve() == (tmp_path / "relative-minari/test/hopper/relative-v0").resolve()
+    assert load_dataset("test/hopper/relative-v0").equals(original)
+    elsewhere = write_minari(original, "test/hopper/rooted-v0", root=Path("my-root"))
+    assert elsewhere.resolve() == (tmp_path / "my-root/test/hopper/rooted-v0").resolve()

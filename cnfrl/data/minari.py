@@ -26,7 +26,7 @@ MINARI_METADATA_KEYS = ("dataset_id", "algorithm_name", "description", "ref_min_
 
 def minari_root() -> Path:
     """The local Minari data path: $MINARI_DATASETS_PATH, else ~/.minari/datasets (as Minari itself decides)."""
-    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets"))
+    return Path(os.environ.get("MINARI_DATASETS_PATH", Path.home() / ".minari" / "datasets")).expanduser().absolute()
 
 
 def minari_data_dir(path: Path) -> Path | None:
@@ -116,7 +116,7 @@ def write_minari(transitions: Transitions, dataset_id: str, root: Path | None = 
 
     if not dataset_id.rsplit("-v", 1)[-1].isdigit():
         raise dataset_error(dataset_id, "is not a Minari dataset id", "use the form namespace/name-v0")
-    root = Path(root) if root is not None else minari_root()
+    root = Path(root).expanduser().absolute() if root is not None else minari_root()
     target = root / dataset_id
     refuse_overwrite(target, overwrite)
     root.mkdir(parents=True, exist_ok=True)
