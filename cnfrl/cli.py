@@ -159,23 +159,29 @@ ResumeOption = Annotated[
 ]
 
 
-def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None):
+def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, env: str | None):
     import dataclasses
 
     from cnfrl.agents.registry import preset
     from cnfrl.config import with_overrides
 
     config = with_overrides(preset(preset_name, algo), overrides or [])
-    config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset)
+    config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset, env=env or config.env)
     return dataclasses.replace(config, seed=seed) if seed is not None else config
 
 
 def _prepare(
-    dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, run_dir: Path | None
+    dataset: str | None,
+    algo: str,
+    preset_name: str,
+    seed: int | None,
+    overrides: list[str] | None,
+    run_dir: Path | None,
+    env: str | None,
 ):
     from cnfrl.pipeline import default_run_dir
 
-    config = _config(dataset, algo, preset_name, seed, overrides)
+    config = _config(dataset, algo, preset_name, seed, overrides, env)
     return run_dir if run_dir is not None else default_run_dir(config, overrides or []), config
 
 
@@ -186,11 +192,12 @@ def pretrain(
     preset_name: PresetOption = "cpu-quick",
     seed: SeedOption = None,
     overrides: SetOption = None,
+    env: EnvOption = None,
 ) -> None:
     """Pre-train the algorithm's action model (the flow; PLAS's VAE) on a dataset, cached by fingerprint + config."""
     from cnfrl.pipeline import load_run_data, pretrain_stage
 
-    config = _config(dataset, algo, preset_name, seed, overrides)
+    config = _config(dataset, algo, preset_name, seed, overrides, env)
     result = pretrain_stage(config, load_run_data(config), None)
     if result is None:
         raise CnfrlError(f"{algo} pre-trains no action model; `cnfrl train --algo {algo}` trains it directly")
@@ -218,10 +225,11 @@ def _training_command(then_evaluate: bool):
         run_dir: RunDirOption = None,
         resume: ResumeOption = False,
         overwrite: OverwriteOption = False,
+        env: EnvOption = None,
     ) -> None:
         from cnfrl.pipeline import resumed_config, run, train_stage
 
-        directory, config = _prepare(dataset, algo, preset_name, seed, overrides, run_dir)
+        directory, config = _prepare(dataset, algo, preset_name, seed, overrides, run_dir, env)
         if resume:
             config = resumed_config(directory, overrides or []) or config
         if then_evaluate:

@@ -26,11 +26,13 @@ class RunConfig:
     `algo` names a registry entry (cnfrl.agents.registry), which holds its presets; `agent` holds that
     algorithm's settings, `model` and `pretrain` those of the action model it pre-trains (a FlowConfig or
     VAEConfig) and of its pre-training, both None when it pre-trains none. `dataset` None means the embedded
-    default (a generated hopper-medium); `seed` drives everything.
+    default (a generated hopper-medium); `env` the Gymnasium id to evaluate in when the dataset names none (a
+    D4RL file), else the dataset's own; `seed` drives everything.
     """
 
     algo: str = "cnf"
     dataset: str | None = None
+    env: str | None = None
     preset: str = "paper"
     seed: int = 0
     eval_episodes: int = 10

@@ -19,15 +19,17 @@ import numpy as np
 
 from cnfrl.agents.registry import algorithm, load_config
 from cnfrl.config import RunConfig, save_config, to_dict, validate, with_overrides
+from cnfrl.data.builtin import MUJOCO_TASKS
 from cnfrl.data.files import write_atomically
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
+from cnfrl.envs import is_registered
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
 from cnfrl.paths import cache_dir
-from cnfrl.reference_scores import ReferenceScores, reference_scores
+from cnfrl.reference_scores import ReferenceScores, d4rl_family, reference_scores
 from cnfrl.report import write_report
 from cnfrl.train import CHECKPOINT, fit, load_checkpoint
 
@@ -64,12 +66,16 @@ def demo_dataset_path(show_progress: bool = True) -> Path:
 def load_run_data(config: RunConfig, show_progress: bool = True) -> RunData:
     """Load the run's dataset (generating the demo dataset when none is named) and its environment."""
     if config.dataset is None:
-        transitions, name = load_dataset(demo_dataset_path(show_progress)), f"{DEMO_DATASET} ({DEMO_STEPS // 1000}k-step demo)"
+        path = demo_dataset_path(show_progress)
+        transitions, name = load_dataset(path, env_id=config.env), f"{DEMO_DATASET} ({DEMO_STEPS // 1000}k-step demo)"
     else:
-        transitions, name = load_dataset(config.dataset), config.dataset
+        transitions, name = load_dataset(config.dataset, env_id=config.env), config.dataset
     env_id = transitions.metadata.get("env_id")
-    if not env_id:
-        raise CnfrlError(f"{name}: the dataset names no environment (env_id) to evaluate in; convert it with --env")
+    if env_id is None or not is_registered(env_id):
+        family = d4rl_family(name) or ""
+        guess = MUJOCO_TASKS.get(family, "ENV_ID")
+        named = f"names {env_id}, not a Gymnasium id," if env_id else "names no environment"
+        raise CnfrlError(f"{name}: the dataset {named} to evaluate in; run it as: cnfrl run {name} --env {guess}")
     return RunData(transitions, name, env_id, reference_scores(name, transitions.metadata))
 
 

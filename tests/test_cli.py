@@ -182,3 +182,19 @@ def test_file_system_errors_are_one_line(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert "out.npz: No space left on device; check that the path exists, is writable and has free space" in err
     assert "Traceback" not in err
+
+
+def test_a_d4rl_file_trains_with_env_and_without_it_the_error_says_how(tmp_path: Path):
+    from cnfrl.agents.registry import preset
+    from cnfrl.pipeline import load_run_data
+
+    arrays = episode_arrays([10, 5], ["timeout", "terminal"])
+    arrays["next_observations"] = np.roll(arrays["observations"], -1, axis=0)
+    path = str(write_d4rl_layout(tmp_path / "hopper_medium-v2.hdf5", arrays))
+    config = dataclasses.replace(preset("cpu-quick", "bc"), dataset=path)
+    with pytest.raises(CnfrlError, match=f"names no environment to evaluate in; run it as: cnfrl run {path} --env Hopper-v5"):
+        load_run_data(config)
+    assert load_run_data(dataclasses.replace(config, env="Hopper-v5")).env_id == "Hopper-v5"
+    unknown = cnfrl("data", "convert", path, str(tmp_path / "out.npz"), "--env", "Hoper-v5")
+    assert unknown.returncode == 1 and "Hoper-v5: is not a registered Gymnasium environment" in unknown.stderr
+    assert "--env" in cnfrl("train", "--help").stdout

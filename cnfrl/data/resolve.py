@@ -71,6 +71,8 @@ def load_dataset(name: str | Path, env_id: str | None = None, rescale_actions: b
     `env_id` (else the dataset's own `env_id` metadata) names the environment the data must fit: its
     observation size is checked, and with `rescale_actions` its action bounds map actions to [-1, 1].
     """
+    if env_id is not None and not is_registered(env_id):
+        raise dataset_error(env_id, "is not a registered Gymnasium environment", "pass an id such as Hopper-v5 to --env")
     source = resolve_source(name)
     arrays, metadata = read_source(source)
     if env_id is not None:
