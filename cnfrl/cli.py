@@ -141,7 +141,11 @@ SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set loop.batch_size=256 --set loop.updates=5000.")
 ]
 AlgoOption = Annotated[
-    str, typer.Option("--algo", help="Algorithm (cnfrl algos lists them): cnf, plas, lapo, bc, bc-flow or an ablation.")
+    str | None,
+    typer.Option(
+        "--algo",
+        help="Algorithm (cnfrl algos lists them): cnf (the default), cnf-steady, plas, lapo, bc, bc-flow or an ablation.",
+    ),
 ]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
 RunDirOption = Annotated[
@@ -188,7 +192,7 @@ def _prepare(
 @app.command("pretrain")
 def pretrain(
     dataset: DatasetArgument = None,
-    algo: AlgoOption = "cnf",
+    algo: AlgoOption = None,
     preset_name: PresetOption = "cpu-quick",
     seed: SeedOption = None,
     overrides: SetOption = None,
@@ -197,10 +201,10 @@ def pretrain(
     """Pre-train the algorithm's action model (the flow; PLAS's VAE) on a dataset, cached by fingerprint + config."""
     from cnfrl.pipeline import load_run_data, pretrain_stage
 
-    config = _config(dataset, algo, preset_name, seed, overrides, env)
+    config = _config(dataset, algo or "cnf", preset_name, seed, overrides, env)
     result = pretrain_stage(config, load_run_data(config), None)
     if result is None:
-        raise CnfrlError(f"{algo} pre-trains no action model; `cnfrl train --algo {algo}` trains it directly")
+        raise CnfrlError(f"{config.algo} pre-trains no action model; `cnfrl train --algo {config.algo}` trains it directly")
     loss = "NLL" if result.model.kind == "flow" else "loss"
     table = Table(title=f"{result.model.kind} pre-training (best epoch {result.best_epoch}, cached in {result.cache_dir})")
     for column in ("epoch", f"train {loss}", f"val {loss}", "sample err mean", "sample err min", "sample std"):
@@ -218,7 +222,7 @@ def _training_command(then_evaluate: bool):
 
     def command(
         dataset: DatasetArgument = None,
-        algo: AlgoOption = "cnf",
+        algo: AlgoOption = None,
         preset_name: PresetOption = "cpu-quick",
         seed: SeedOption = None,
         overrides: SetOption = None,
@@ -229,9 +233,17 @@ def _training_command(then_evaluate: bool):
     ) -> None:
         from cnfrl.pipeline import resumed_config, run, train_stage
 
-        directory, config = _prepare(dataset, algo, preset_name, seed, overrides, run_dir, env)
-        if resume:
-            config = resumed_config(directory, overrides or []) or config
+        directory, config = _prepare(dataset, algo or "cnf", preset_name, seed, overrides, run_dir, env)
+        saved = resumed_config(directory, overrides or []) if resume else None
+        if saved is not None:
+            given = {"--algo": (algo, saved.algo), "--seed": (seed, saved.seed), "DATASET": (dataset, saved.dataset)}
+            differ = [f"{flag} {new} (the run has {old})" for flag, (new, old) in given.items() if new is not None and new != old]
+            if differ:
+                raise CnfrlError(
+                    f"{directory}: resuming keeps the run's own settings, not {', '.join(differ)}; "
+                    "drop them or use a new --run-dir"
+                )
+            config = saved
         if then_evaluate:
             _print_eval(run(config, directory, resume, overwrite=overwrite), directory)
         else:

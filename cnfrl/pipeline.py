@@ -31,7 +31,7 @@ from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretra
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, d4rl_family, reference_scores
 from cnfrl.report import write_report
-from cnfrl.train import CHECKPOINT, fit, load_checkpoint
+from cnfrl.train import CHECKPOINT, check_extends, checkpoint_updates, fit, load_checkpoint
 
 DEMO_DATASET = "hopper-medium"
 DEMO_STEPS = 100_000
@@ -172,6 +172,8 @@ def train_stage(
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "config.json").is_file():
         _check_resumable(load_config(run_dir / "config.json"), config, run_dir)
+    if resume and (run_dir / CHECKPOINT).is_file():
+        check_extends(run_dir, checkpoint_updates(run_dir / CHECKPOINT), config.loop.updates)
     save_config(config, run_dir / "config.json")
     data = load_run_data(config, show_progress)
     if config.loop.batch_size > len(data.transitions):

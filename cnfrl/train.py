@@ -70,6 +70,20 @@ def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -
     write_atomically(path, payload)
 
 
+def checkpoint_updates(path: Path) -> int:
+    """How many updates the checkpoint at `path` holds (without building an agent)."""
+    return int(serialization.msgpack_restore(Path(path).read_bytes())["updates"])
+
+
+def check_extends(run_dir: Path, done: int, updates: int) -> None:
+    """Refuse a resume that would end before the updates a run has already made."""
+    if done > updates:
+        raise CnfrlError(
+            f"{run_dir}: the run has trained {done} updates already; a resume can only extend it "
+            f"(loop.updates={updates} is fewer)"
+        )
+
+
 def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
     """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent).
 
@@ -124,6 +138,7 @@ def fit(
     done, history = 0, list[dict]()
     if resume and checkpoint.is_file():
         agent, done, history = load_checkpoint(checkpoint, agent)
+        check_extends(run_dir, done, loop.updates)
     metrics_path = run_dir / "metrics.jsonl"
     _truncate_metrics(metrics_path, done)
     data = device_batches(transitions)
