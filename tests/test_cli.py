@@ -135,7 +135,9 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "the same command plus --resume" in stderr, stderr
     other_seed = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--seed", "7")
-    assert other_seed.returncode == 1 and "resuming keeps the run's own settings, not --seed 7 (the run has 0)" in other_seed.stderr
+    assert (
+        other_seed.returncode == 1 and "resuming keeps the run's own settings, not --seed 7 (the run has 0)" in other_seed.stderr
+    )
     shorter = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=100")
     assert shorter.returncode == 1 and "has trained 300 updates already; a resume can only extend it" in shorter.stderr
     assert load_config(run_dir / "config.json").loop.updates == 300
