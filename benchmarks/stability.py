@@ -14,7 +14,7 @@ two multi-threaded JAX trainings on the 2-core CPU over-subscribed it and each r
 The table, plots and the per-run curves (same name .json) are rewritten as each run finishes.
 Usage: python benchmarks/stability.py [--datasets hopper-medium walker2d-medium halfcheetah-medium]
        [--seeds 0 1 2] [--rows cnf cnf-steady bc plas lapo] [--ablations] [--preset cpu-quick]
-       [--set loop.updates=50000] [--jobs 2] [--out benchmarks/results/stability_cpu.md]
+       [--set loop.updates=50000] [--jobs 2] [--report-only] [--out benchmarks/results/stability_cpu.md]
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def main() -> None:
         "--set", dest="overrides", action="append", default=[], help="override for every run, e.g. loop.updates=50000"
     )
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--report-only", action="store_true", help="write the table from finished runs; train nothing")
     parser.add_argument("--runs", type=Path, default=Path("runs/stability"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -202,6 +203,8 @@ def main() -> None:
         for dataset, seed in groups:
             for row in specs:
                 run_dir = args.runs / dataset / row / f"s{seed}"
+                if args.report_only and not (run_dir / "curve.json").is_file():
+                    continue
                 if not (run_dir / "curve.json").is_file():
                     pretrain(configs[(dataset, row, seed)], loaded)
                 futures[pool.submit(run_one, configs[(dataset, row, seed)], run_dir)] = (dataset, row, seed)
