@@ -131,7 +131,13 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     deadline = time.monotonic() + 120
     while not (interrupted / "checkpoints/last.msgpack").is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    for _ in range(6):  # Ctrl-C, again after a pause in case one lands where a library briefly ignores it
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "the same command plus --resume" in stderr, stderr
     other_seed = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--seed", "7")
