@@ -102,18 +102,10 @@ def _set(config: Any, path: list[str], text: str, assignment: str) -> Any:
 
 def validate(config: RunConfig) -> None:
     """Refuse settings no run can use, before any data is loaded: one line naming the setting and the fix."""
-    loop, agent = config.loop, config.agent
+    config.loop.check()
+    agent = config.agent
     checks = [
-        (loop.chunk > 0, f"loop.chunk={loop.chunk}: updates run in chunks of at least 1; set loop.chunk=1000"),
-        (loop.updates >= 0, f"loop.updates={loop.updates}: the number of updates cannot be negative"),
-        (loop.eval_every > 0, f"loop.eval_every={loop.eval_every}: evaluate every 1 or more updates"),
-        (loop.batch_size > 0, f"loop.batch_size={loop.batch_size}: a minibatch needs at least one transition"),
         (config.eval_episodes > 0, f"eval_episodes={config.eval_episodes}: evaluation needs at least one episode"),
-        (
-            loop.chunk <= 0 or (loop.updates % loop.chunk == 0 and loop.eval_every % loop.chunk == 0),
-            f"loop.updates ({loop.updates}) and loop.eval_every ({loop.eval_every}) must be multiples of loop.chunk "
-            f"({loop.chunk})",
-        ),
         (0.0 < getattr(agent, "gamma", 0.99) <= 1.0, f"agent.gamma={getattr(agent, 'gamma', None)}: the discount lies in (0, 1]"),
         (0.0 <= getattr(agent, "tau", 0.0) <= 1.0, f"agent.tau={getattr(agent, 'tau', None)}: the target rate lies in [0, 1]"),
     ]

@@ -32,6 +32,23 @@ class LoopConfig:
     chunk: int = 1_000
     eval_every: int = 5_000
 
+    def check(self) -> None:
+        """Refuse a loop no run can use, with one line naming the setting and the fix."""
+        checks = [
+            (self.chunk > 0, f"loop.chunk={self.chunk}: updates run in chunks of at least 1; set loop.chunk=1000"),
+            (self.updates >= 0, f"loop.updates={self.updates}: the number of updates cannot be negative"),
+            (self.eval_every > 0, f"loop.eval_every={self.eval_every}: evaluate every 1 or more updates"),
+            (self.batch_size > 0, f"loop.batch_size={self.batch_size}: a minibatch needs at least one transition"),
+            (
+                self.chunk <= 0 or (self.updates % self.chunk == 0 and self.eval_every % self.chunk == 0),
+                f"loop.updates ({self.updates}) and loop.eval_every ({self.eval_every}) must be multiples of "
+                f"loop.chunk ({self.chunk})",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CnfrlError(message)
+
 
 def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
     """The arrays an update samples from, on the device once for the whole run (terminals as floats)."""
@@ -131,8 +148,7 @@ def fit(
     with exactly the parameters an uninterrupted run reaches. The agent passed in is consumed (its device
     buffers are donated to the updates): use the returned one.
     """
-    if loop.eval_every % loop.chunk or loop.updates % loop.chunk:
-        raise CnfrlError(f"updates ({loop.updates}) and eval_every ({loop.eval_every}) must be multiples of chunk ({loop.chunk})")
+    loop.check()
     run_dir = Path(run_dir)
     checkpoint = run_dir / CHECKPOINT
     done, history = 0, list[dict]()
