@@ -148,6 +148,14 @@ AlgoOption = Annotated[
     ),
 ]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
+SeedsOption = Annotated[
+    int,
+    typer.Option(
+        "--seeds",
+        help="Train N seeds (--seed, --seed+1, ...) as one vmapped program, each in its own run directory "
+        "(--run-dir DIR: DIR/sSEED).",
+    ),
+]
 RunDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -217,6 +225,30 @@ def pretrain(
     console.print(table)
 
 
+def _seed_dirs(configs, overrides: list[str], run_dir: Path | None) -> list[Path]:
+    from cnfrl.pipeline import default_run_dir
+
+    return [run_dir / f"s{c.seed}" if run_dir is not None else default_run_dir(c, overrides) for c in configs]
+
+
+def _resumed(directory: Path, config, saved, algo: str | None, dataset: str | None, seed: int | None):
+    """The saved config of the run to resume (refusing an --algo, --seed or dataset that differs from it), or
+    `config` when the directory holds no run yet."""
+    if saved is None:
+        return config
+    given = {
+        "--algo": (algo, saved.algo),
+        "--seed": (None if seed is None else config.seed, saved.seed),
+        "DATASET": (dataset, saved.dataset),
+    }
+    differ = [f"{flag} {new} (the run has {old})" for flag, (new, old) in given.items() if new is not None and new != old]
+    if differ:
+        raise CnfrlError(
+            f"{directory}: resuming keeps the run's own settings, not {', '.join(differ)}; drop them or use a new --run-dir"
+        )
+    return saved
+
+
 def _training_command(then_evaluate: bool):
     """The body shared by `cnfrl train` and `cnfrl run`; `run` also evaluates and writes the report."""
 
@@ -230,25 +262,27 @@ def _training_command(then_evaluate: bool):
         resume: ResumeOption = False,
         overwrite: OverwriteOption = False,
         env: EnvOption = None,
+        seeds: SeedsOption = 1,
     ) -> None:
-        from cnfrl.pipeline import resumed_config, run, train_stage
+        from cnfrl.pipeline import resumed_config, run_seeds, seed_configs, train_seeds
 
         directory, config = _prepare(dataset, algo or "cnf", preset_name, seed, overrides, run_dir, env)
-        saved = resumed_config(directory, overrides or []) if resume else None
-        if saved is not None:
-            given = {"--algo": (algo, saved.algo), "--seed": (seed, saved.seed), "DATASET": (dataset, saved.dataset)}
-            differ = [f"{flag} {new} (the run has {old})" for flag, (new, old) in given.items() if new is not None and new != old]
-            if differ:
-                raise CnfrlError(
-                    f"{directory}: resuming keeps the run's own settings, not {', '.join(differ)}; "
-                    "drop them or use a new --run-dir"
-                )
-            config = saved
+        configs = seed_configs(config, seeds)
+        directories = [directory] if seeds == 1 else _seed_dirs(configs, overrides or [], run_dir)
+        if resume:
+            configs = [
+                _resumed(d, c, resumed_config(d, overrides or []), algo, dataset, seed)
+                for d, c in zip(directories, configs, strict=True)
+            ]
         if then_evaluate:
-            _print_eval(run(config, directory, resume, overwrite=overwrite), directory)
+            for summary, run_dir_of_seed in zip(
+                run_seeds(configs, directories, resume, overwrite=overwrite), directories, strict=True
+            ):
+                _print_eval(summary, run_dir_of_seed)
         else:
-            _, history, _, _ = train_stage(config, directory, resume=resume, overwrite=overwrite)
-            console.print(f"trained {history[-1]['step'] if history else 0} updates into {directory}")
+            results, _, _ = train_seeds(configs, directories, resume=resume, overwrite=overwrite)
+            for (_, history), run_dir_of_seed in zip(results, directories, strict=True):
+                console.print(f"trained {history[-1]['step'] if history else 0} updates into {run_dir_of_seed}")
 
     return command
 

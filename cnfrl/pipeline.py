@@ -6,9 +6,11 @@ metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretra
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, d4rl_family, reference_scores
 from cnfrl.report import write_report
-from cnfrl.train import CHECKPOINT, check_extends, checkpoint_updates, fit, load_checkpoint
+from cnfrl.train import CHECKPOINT, SeedRun, check_extends, checkpoint_updates, fit_seeds, load_checkpoint
 
 DEMO_DATASET = "hopper-medium"
 DEMO_STEPS = 100_000
@@ -159,8 +161,63 @@ def train_stage(
     saved one except for the settings `resumed_config` lets change. Without it, a run directory that holds a
     run is refused unless `overwrite` (which clears that run's outputs first).
     """
+    [(agent, history)], data, [model] = train_seeds([config], [run_dir], resume, show_progress, overwrite)
+    return agent, history, data, model
+
+
+def train_seeds(
+    configs: list[RunConfig],
+    run_dirs: list[Path],
+    resume: bool = False,
+    show_progress: bool = True,
+    overwrite: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[tuple[Any, list[dict]]], RunData, list[PretrainResult | None]]:
+    """`train_stage` for runs that differ only in seed, trained as one vmapped program, each in its own run
+    directory; returns each seed's (agent, history), the shared dataset and each seed's action model."""
+    check_seed_group(configs)
+    for config, run_dir in zip(configs, run_dirs, strict=True):
+        _prepare_run_dir(config, Path(run_dir), resume, overwrite)
+    config = configs[0]
+    data = load_run_data(config, show_progress)
+    if config.loop.batch_size > len(data.transitions):
+        raise CnfrlError(
+            f"loop.batch_size={config.loop.batch_size}: larger than the dataset ({len(data.transitions)} transitions)"
+        )
+    models = [pretrain_stage(c, data, run_dir, show_progress) for c, run_dir in zip(configs, run_dirs, strict=True)]
+    runs = [
+        SeedRun(make_agent(c, data, model), c.seed, Path(run_dir))
+        for c, model, run_dir in zip(configs, models, run_dirs, strict=True)
+    ]
+    evaluate = _evaluator(data, config.eval_episodes)
+    results = fit_seeds(runs, data.transitions, config.loop, evaluate, resume, show_progress, on_progress)
+    return results, data, models
+
+
+def seed_configs(config: RunConfig, seeds: int) -> list[RunConfig]:
+    """`config` for `seeds` consecutive seeds, starting at its own."""
+    if seeds < 1:
+        raise CnfrlError(f"--seeds {seeds}: train at least one seed")
+    return [dataclasses.replace(config, seed=config.seed + i) for i in range(seeds)]
+
+
+def check_seed_group(configs: list[RunConfig]) -> None:
+    """Refuse to train runs together unless they differ in seed only (what one vmapped program can hold)."""
+    seeds = [config.seed for config in configs]
+    if len(set(seeds)) != len(seeds):
+        raise CnfrlError(f"seeds {seeds}: runs trained together need different seeds")
+    first = to_dict(dataclasses.replace(configs[0], seed=0))
+    for config in configs[1:]:
+        if to_dict(dataclasses.replace(config, seed=0)) != first:
+            raise CnfrlError(
+                f"seed {config.seed}: its config differs from seed {configs[0].seed}'s in more than the seed; "
+                "only seeds of one configuration train together"
+            )
+
+
+def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Check a run directory can take the run (refusing to replace a run unless asked) and save its config."""
     validate(config)
-    run_dir = Path(run_dir)
     holds_run = (run_dir / "config.json").is_file() or (run_dir / CHECKPOINT).is_file()
     if holds_run and not resume:
         if not overwrite:
@@ -175,23 +232,6 @@ def train_stage(
     if resume and (run_dir / CHECKPOINT).is_file():
         check_extends(run_dir, checkpoint_updates(run_dir / CHECKPOINT), config.loop.updates)
     save_config(config, run_dir / "config.json")
-    data = load_run_data(config, show_progress)
-    if config.loop.batch_size > len(data.transitions):
-        raise CnfrlError(
-            f"loop.batch_size={config.loop.batch_size}: larger than the dataset ({len(data.transitions)} transitions)"
-        )
-    model = pretrain_stage(config, data, run_dir, show_progress)
-    agent, history = fit(
-        make_agent(config, data, model),
-        data.transitions,
-        config.loop,
-        run_dir,
-        _evaluator(data, config.eval_episodes),
-        config.seed,
-        resume,
-        show_progress,
-    )
-    return agent, history, data, model
 
 
 RUN_OUTPUTS = ("config.json", "checkpoints", "metrics.jsonl", "tensorboard", "eval.json", "report.md", "plots", "model")
@@ -234,8 +274,20 @@ def run(
 ) -> dict[str, Any]:
     """The whole pipeline: dataset, action model, agent training, then the final evaluation and report
     (`cnfrl run`); returns the summary written to eval.json."""
-    _, _, data, model = train_stage(config, run_dir, resume, show_progress, overwrite)
-    return _evaluate(Path(run_dir), None, data, model)
+    return run_seeds([config], [run_dir], resume, show_progress, overwrite)[0]
+
+
+def run_seeds(
+    configs: list[RunConfig],
+    run_dirs: list[Path],
+    resume: bool = False,
+    show_progress: bool = True,
+    overwrite: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """`run` for seeds of one configuration trained together (`train_seeds`); one summary per seed."""
+    _, data, models = train_seeds(configs, run_dirs, resume, show_progress, overwrite, on_progress)
+    return [_evaluate(Path(run_dir), None, data, model) for run_dir, model in zip(run_dirs, models, strict=True)]
 
 
 def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bool = True) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -61,14 +62,9 @@ def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
     }
 
 
-@partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
-def run_updates(
+def _scan_updates(
     agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
 ):
-    """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged.
-
-    `size` limits sampling to the first rows (a replay buffer being filled); by default all rows are data.
-    """
     rows = data["rewards"].shape[0] if size is None else size
 
     def step(agent, key):
@@ -77,6 +73,35 @@ def run_updates(
 
     agent, metrics = jax.lax.scan(step, agent, jax.random.split(key, updates))
     return agent, jax.tree_util.tree_map(jnp.mean, metrics)
+
+
+@partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
+def run_updates(
+    agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
+):
+    """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged.
+
+    `size` limits sampling to the first rows (a replay buffer being filled); by default all rows are data.
+    """
+    return _scan_updates(agent, data, key, updates, batch_size, size)
+
+
+@partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
+def run_updates_seeds(agents: Any, data: dict[str, jax.Array], keys: jax.Array, updates: int, batch_size: int):
+    """`run_updates` for several seeds at once: agents stacked along a leading axis, one key each, the data
+    shared; one compiled program whose every seed samples the minibatches its own run would."""
+    return jax.vmap(lambda agent, key: _scan_updates(agent, data, key, updates, batch_size))(agents, keys)
+
+
+def stack_agents(agents: list[Any]) -> Any:
+    """Agents of one configuration (different seeds) as one pytree with a leading seed axis."""
+    treedef = jax.tree.structure(agents[0])
+    return jax.tree.unflatten(treedef, [jnp.stack(leaves) for leaves in zip(*(jax.tree.leaves(a) for a in agents), strict=True)])
+
+
+def unstack_agents(agents: Any, count: int) -> list[Any]:
+    """The inverse of `stack_agents`."""
+    return [jax.tree.map(lambda leaf, i=i: leaf[i], agents) for i in range(count)]
 
 
 def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -> None:
@@ -131,6 +156,30 @@ def _upgraded(state: dict, template: dict) -> dict:
     return state
 
 
+@dataclass
+class SeedRun:
+    """One seed of a group that trains together: the fresh agent, its seed and its own run directory."""
+
+    agent: Any
+    seed: int
+    run_dir: Path
+
+
+@dataclass
+class _Member:
+    agent: Any
+    seed: int
+    run_dir: Path
+    done: int
+    history: list[dict]
+    log: Any
+    writer: Any
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / CHECKPOINT
+
+
 def fit(
     agent: Any,
     transitions: Transitions,
@@ -141,53 +190,109 @@ def fit(
     resume: bool = False,
     show_progress: bool = True,
 ) -> tuple[Any, list[dict]]:
-    """Train `agent` for `loop.updates` updates, evaluating every `eval_every`; returns it and the eval history.
+    """Train one agent (`fit_seeds` with a single seed); returns it and its evaluation history."""
+    [(agent, history)] = fit_seeds([SeedRun(agent, seed, Path(run_dir))], transitions, loop, evaluate, resume, show_progress)
+    return agent, history
 
-    With `loop.updates` 0 (an agent with nothing to train) the agent is evaluated and checkpointed once.
-    Every chunk's randomness comes from (seed, chunk index), so a run resumed from its last checkpoint ends
-    with exactly the parameters an uninterrupted run reaches. The agent passed in is consumed (its device
-    buffers are donated to the updates): use the returned one.
+
+def fit_seeds(
+    runs: list[SeedRun],
+    transitions: Transitions,
+    loop: LoopConfig,
+    evaluate: Callable[[Any], dict[str, float]],
+    resume: bool = False,
+    show_progress: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[tuple[Any, list[dict]]]:
+    """Train agents of one configuration that differ only in seed, as one vmapped program; returns each agent
+    with its evaluation history.
+
+    Every seed keeps its own run directory (metrics.jsonl, TensorBoard, checkpoints, evaluations every
+    `eval_every`). Every chunk's randomness comes from (seed, chunk index), so each seed samples what a run of
+    its own would, and a run resumed from its last checkpoints ends with the parameters an uninterrupted one
+    reaches (seeds cut off at different updates catch up first). With `loop.updates` 0 (an agent with nothing to
+    train) each agent is evaluated and checkpointed once. The agents passed in are consumed (their device
+    buffers are donated to the updates): use the returned ones. `on_progress(n)` is told of every n updates
+    made (summed over seeds), for a display that spans several calls.
     """
     loop.check()
-    run_dir = Path(run_dir)
-    checkpoint = run_dir / CHECKPOINT
-    done, history = 0, list[dict]()
-    if resume and checkpoint.is_file():
-        agent, done, history = load_checkpoint(checkpoint, agent)
+    data = device_batches(transitions)
+    with ExitStack() as open_files, progress_bar() as bar:
+        members = [_start(run, loop, resume, open_files) for run in runs]
+        task = bar.add_task(
+            "training" if len(runs) == 1 else f"training {len(runs)} seeds",
+            total=loop.updates * len(runs),
+            completed=sum(m.done for m in members),
+            visible=show_progress,
+        )
+        for member in members:
+            if loop.updates == 0 and not member.history:
+                member.history.append({"step": 0, **{f"eval_{k}": v for k, v in evaluate(member.agent).items()}})
+                save_checkpoint(member.checkpoint, member.agent, 0, member.history)
+        while any(m.done < loop.updates for m in members):
+            done = min(m.done for m in members)
+            behind = [m for m in members if m.done == done]
+            for member, (agent, metrics) in zip(behind, _chunk(behind, data, loop, done), strict=True):
+                member.agent, member.done = agent, done + loop.chunk
+                _record(member, metrics, loop, evaluate, bar)
+            if on_progress is not None:
+                on_progress(loop.chunk * len(behind))
+            bar.update(task, completed=sum(m.done for m in members), description=_description(members))
+    return [(m.agent, m.history) for m in members]
+
+
+def _start(run: SeedRun, loop: LoopConfig, resume: bool, open_files: ExitStack) -> _Member:
+    run_dir = Path(run.run_dir)
+    agent, done, history = run.agent, 0, list[dict]()
+    if resume and (run_dir / CHECKPOINT).is_file():
+        agent, done, history = load_checkpoint(run_dir / CHECKPOINT, agent)
         check_extends(run_dir, done, loop.updates)
+    run_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = run_dir / "metrics.jsonl"
     _truncate_metrics(metrics_path, done)
-    data = device_batches(transitions)
-    base_key = jax.random.PRNGKey(seed)
+    log = open_files.enter_context(open(metrics_path, "a"))
     writer = _tensorboard(run_dir)
-    if loop.updates == 0 and not history:
-        history.append({"step": 0, **{f"eval_{k}": v for k, v in evaluate(agent).items()}})
-        save_checkpoint(checkpoint, agent, 0, history)
-    with progress_bar() as bar, open(metrics_path, "a") as log:
-        task = bar.add_task("training", total=loop.updates, completed=done, visible=show_progress)
-        while done < loop.updates:
-            agent, metrics = run_updates(
-                agent, data, jax.random.fold_in(base_key, done // loop.chunk), loop.chunk, loop.batch_size
-            )
-            done += loop.chunk
-            record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
-            _stop_if_diverged(agent, record, history)
-            if done % loop.eval_every == 0 or done == loop.updates:
-                record.update({f"eval_{k}": v for k, v in evaluate(agent).items()})
-                history.append(record)
-                save_checkpoint(checkpoint, agent, done, history)
-                evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
-                bar.console.log(f"update {done}: {evaluated}")
-            log.write(json.dumps(record, allow_nan=False) + "\n")
-            log.flush()
-            for key, value in record.items():
-                if key != "step":
-                    writer.add_scalar(key, value, done)
-            last = history[-1] if history else {}
-            score = last.get("eval_score_mean", last.get("eval_return_mean", float("nan")))
-            bar.update(task, completed=done, description=f"training (last eval {score:.1f})")
-    writer.close()
-    return agent, history
+    open_files.callback(writer.close)
+    return _Member(agent, run.seed, run_dir, done, history, log, writer)
+
+
+def _chunk(members: list[_Member], data: dict[str, jax.Array], loop: LoopConfig, done: int) -> list[tuple[Any, dict]]:
+    """One chunk of updates for members at the same update count: one seed alone, several vmapped."""
+    keys = [jax.random.fold_in(jax.random.PRNGKey(m.seed), done // loop.chunk) for m in members]
+    if len(members) == 1:
+        return [run_updates(members[0].agent, data, keys[0], loop.chunk, loop.batch_size)]
+    agents, metrics = run_updates_seeds(
+        stack_agents([m.agent for m in members]), data, jnp.stack(keys), loop.chunk, loop.batch_size
+    )
+    per_seed = [{k: v[i] for k, v in metrics.items()} for i in range(len(members))]
+    return list(zip(unstack_agents(agents, len(members)), per_seed, strict=True))
+
+
+def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Callable[[Any], dict[str, float]], bar: Any) -> None:
+    """Log a chunk's metrics; evaluate and checkpoint when it ends an evaluation period."""
+    done = member.done
+    record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
+    _stop_if_diverged(member.run_dir, member.agent, record, member.history)
+    if done % loop.eval_every == 0 or done == loop.updates:
+        record.update({f"eval_{k}": v for k, v in evaluate(member.agent).items()})
+        member.history.append(record)
+        save_checkpoint(member.checkpoint, member.agent, done, member.history)
+        evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
+        bar.console.log(f"update {done} (seed {member.seed}): {evaluated}")
+    member.log.write(json.dumps(record, allow_nan=False) + "\n")
+    member.log.flush()
+    for key, value in record.items():
+        if key != "step":
+            member.writer.add_scalar(key, value, done)
+
+
+def _description(members: list[_Member]) -> str:
+    scores = []
+    for member in members:
+        last = member.history[-1] if member.history else {}
+        scores.append(last.get("eval_score_mean", last.get("eval_return_mean", float("nan"))))
+    shown = ", ".join(f"{score:.1f}" for score in scores)
+    return f"training (last eval {shown})"
 
 
 @jax.jit
@@ -197,7 +302,7 @@ def _all_finite(tree: Any) -> jax.Array:
     )
 
 
-def _stop_if_diverged(agent: Any, record: dict[str, float], history: list[dict]) -> None:
+def _stop_if_diverged(run_dir: Path, agent: Any, record: dict[str, float], history: list[dict]) -> None:
     """Stop a diverged run before it overwrites the last good checkpoint or writes NaN into the metrics."""
     bad = {name: value for name, value in record.items() if not math.isfinite(value)}
     if not bad and bool(_all_finite(agent)):
@@ -205,7 +310,7 @@ def _stop_if_diverged(agent: Any, record: dict[str, float], history: list[dict])
     what = ", ".join(f"{name} = {value}" for name, value in bad.items()) or "a parameter is not finite"
     kept = f"the last good checkpoint (update {history[-1]['step']}) is kept" if history else "no checkpoint was written"
     raise CnfrlError(
-        f"training diverged by update {record['step']} ({what}); {kept}; lower the learning rates "
+        f"{run_dir}: training diverged by update {record['step']} ({what}); {kept}; lower the learning rates "
         "(agent.critic_lr, agent.actor_lr) or check the dataset's rewards"
     )
 

@@ -4,6 +4,7 @@ act, save/load round trip, finite values, exact resume, and learning a one-step 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import jax
@@ -24,8 +25,10 @@ from cnfrl.pipeline import RunData, make_agent
 from cnfrl.train import (
     CHECKPOINT,
     LoopConfig,
+    SeedRun,
     device_batches,
     fit,
+    fit_seeds,
     load_checkpoint,
     run_updates,
     save_checkpoint,
@@ -137,6 +140,61 @@ def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     resumed, history = fit(make(), transitions, full, tmp_path / "killed", no_eval, seed=7, resume=True, show_progress=False)
     assert [record["step"] for record in history] == [10, 20, 30, 40]
     leaves_equal(straight, resumed)
+
+
+def metric_lines(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("name", ["cnf", "plas", "lapo", "bc"])
+def test_seeds_trained_together_equal_separate_runs(name, tmp_path):
+    """Seeds vmapped in one program start from the agents and draw the minibatches of separate runs; the
+    compiled batched matmuls round differently in the last bits, so after 20 updates they agree closely, not
+    bit for bit (as two machines would)."""
+    transitions = bandit(512)
+    config = small_config(name)
+    model = untrained(name, transitions)
+    make = lambda seed: make_agent(dataclasses.replace(config, seed=seed), run_data(transitions), model)
+    no_eval = lambda agent: {}
+    loop = LoopConfig(updates=20, batch_size=64, chunk=10, eval_every=10)
+    seeds = (3, 4, 5)
+    alone = [fit(make(s), transitions, loop, tmp_path / f"alone{s}", no_eval, seed=s, show_progress=False)[0] for s in seeds]
+    runs = [SeedRun(make(s), s, tmp_path / f"together{s}") for s in seeds]
+    together = fit_seeds(runs, transitions, loop, no_eval, show_progress=False)
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(alone[0]), jax.tree.leaves(alone[1]), strict=True))
+    for seed, separate, (agent, history) in zip(seeds, alone, together, strict=True):
+        assert [record["step"] for record in history] == [10, 20]
+        for x, y in zip(jax.tree.leaves(separate), jax.tree.leaves(agent), strict=True):
+            np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-3, atol=1e-3)
+        for a, b in zip(metric_lines(tmp_path / f"alone{seed}"), metric_lines(tmp_path / f"together{seed}"), strict=True):
+            assert a.keys() == b.keys() and a["step"] == b["step"]
+            np.testing.assert_allclose([a[k] for k in a], [b[k] for k in a], rtol=1e-3, atol=1e-4)
+        assert (tmp_path / f"together{seed}" / CHECKPOINT).is_file()
+
+
+def test_seeds_resume_exactly_and_a_seed_cut_off_earlier_catches_up(tmp_path):
+    transitions = bandit(512)
+    config = small_config("cnf")
+    model = untrained("cnf", transitions)
+    make = lambda seed: make_agent(dataclasses.replace(config, seed=seed), run_data(transitions), model)
+    no_eval = lambda agent: {}
+    full = LoopConfig(updates=40, batch_size=64, chunk=10, eval_every=10)
+    group = lambda folder, resume=False, loop=full: fit_seeds(
+        [SeedRun(make(s), s, tmp_path / folder / f"s{s}") for s in (0, 1)], transitions, loop, no_eval, resume, False
+    )
+    straight = group("straight")
+    group("killed", loop=dataclasses.replace(full, updates=20))
+    resumed = group("killed", resume=True)
+    for (a, _), (b, history) in zip(straight, resumed, strict=True):
+        leaves_equal(a, b)
+        assert [record["step"] for record in history] == [10, 20, 30, 40]
+    fit(make(0), transitions, dataclasses.replace(full, updates=30), tmp_path / "uneven" / "s0", no_eval, 0, show_progress=False)
+    fit(make(1), transitions, dataclasses.replace(full, updates=10), tmp_path / "uneven" / "s1", no_eval, 1, show_progress=False)
+    caught_up = group("uneven", resume=True)
+    for (a, _), (b, history) in zip(straight, caught_up, strict=True):
+        assert [record["step"] for record in history] == [10, 20, 30, 40]
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-3, atol=1e-3)
 
 
 @pytest.fixture(scope="module")

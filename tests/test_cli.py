@@ -119,6 +119,13 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert any((run_dir / "tensorboard").iterdir())
     summary = json.loads((run_dir / "eval.json").read_text())
     assert summary["updates"] == 200 and np.isfinite(summary["final"]["score_mean"])
+    group = tmp_path / "group"
+    seeds = cnfrl("train", "hopper-random", *tiny, "--seeds", "2", "--run-dir", str(group), "--set", "loop.updates=100")
+    assert seeds.returncode == 0 and seeds.stdout.count("trained 100 updates") == 2, seeds.stderr
+    assert [load_config(group / f"s{seed}" / "config.json").seed for seed in (0, 1)] == [0, 1]
+    more = cnfrl("run", "--seeds", "2", "--run-dir", str(group), "--resume", "--set", "loop.updates=200")
+    assert more.returncode == 0, more.stderr
+    assert [json.loads((group / f"s{seed}" / "eval.json").read_text())["updates"] for seed in (0, 1)] == [200, 200]
     longer = cnfrl("train", "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
     assert longer.returncode == 0 and "trained 300 updates" in longer.stdout, longer.stderr
     repeated = cnfrl("train", "hopper-random", *tiny, "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
