@@ -327,17 +327,57 @@ def evaluate_run(
     _print_eval(evaluate_stage(run_dir, episodes), run_dir)
 
 
-@app.command("compare")
-def compare(
+def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Finished run directories (e.g. several seeds of several algorithms).")],
-    out: Annotated[Path, typer.Option(help="Where compare.md and compare.png go.")] = Path("comparison"),
+    out: Annotated[Path, typer.Option(help="Where report.md, scores.csv and the plots go.")] = Path("report"),
 ) -> None:
-    """Runs side by side: final scores and learning curves, mean +- std over the seeds of each algorithm and dataset."""
-    from cnfrl.compare import compare_runs
+    """Runs side by side: scores per dataset and algorithm (mean +- std over seeds), aggregates with bootstrap
+    intervals, learning curves, action-model diagnostics."""
+    from cnfrl.grid_report import write_grid_report
 
-    path = compare_runs(run_dirs, out)
-    print(path.read_text().split("\n\n![")[0])
-    console.print(f"table and curves: {path}, plot: {path.with_suffix('.png')}")
+    path = write_grid_report(run_dirs, out)
+    print(path.read_text().split("## Learning curves")[0])
+    console.print(f"report: {path}, per-run scores: {path.parent / 'scores.csv'}, curves: {path.parent}/curves-*.png")
+
+
+app.command("report")(report)
+app.command("compare", hidden=True, help="Old name of `cnfrl report`.")(report)
+
+
+@app.command("bench")
+def bench(
+    grid_file: Annotated[
+        Path | None, typer.Argument(help="YAML grid file (keys algos, datasets, seeds, first_seed, preset, set, out).")
+    ] = None,
+    algos: Annotated[list[str] | None, typer.Option("--algo", help="An algorithm of the grid; repeat for several.")] = None,
+    datasets: Annotated[list[str] | None, typer.Option("--dataset", help="A dataset of the grid; repeat for several.")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per algorithm and dataset, vmapped together [3].")] = None,
+    first_seed: Annotated[int | None, typer.Option("--seed", help="The first seed [0].")] = None,
+    preset_name: Annotated[str | None, typer.Option("--preset", help="paper or cpu-quick [cpu-quick].")] = None,
+    overrides: SetOption = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for runs/ and the report [bench].")] = None,
+) -> None:
+    """Train a grid of algorithms x datasets x seeds (reusing finished runs, resuming cut-off ones) and report it.
+
+    Flags override the grid file; --set values add to its `set` list.
+    """
+    from cnfrl.bench import Grid, GridFile, load_grid_file, run_grid
+
+    file = load_grid_file(grid_file) if grid_file is not None else GridFile()
+    grid = Grid(
+        algos=tuple(algos or file.algos),
+        datasets=tuple(datasets or file.datasets),
+        seeds=seeds if seeds is not None else file.seeds or 3,
+        first_seed=first_seed if first_seed is not None else file.first_seed or 0,
+        preset=preset_name or file.preset or "cpu-quick",
+        overrides=(*file.set, *(overrides or [])),
+        out=out or Path(file.out or "bench"),
+    )
+    path, failures = run_grid(grid)
+    print(path.read_text().split("## Learning curves")[0])
+    console.print(f"report: {path}, per-run scores: {path.parent / 'scores.csv'}, curves: {path.parent}/curves-*.png")
+    if failures:
+        raise CnfrlError(f"{len(failures)} of the grid's groups failed (the report holds the others): " + "; ".join(failures))
 
 
 def _print_eval(summary: dict, run_dir: Path) -> None:

@@ -57,10 +57,18 @@ def with_overrides(config: RunConfig, assignments: list[str]) -> RunConfig:
 
 
 def applicable(config: RunConfig, assignments: list[str]) -> list[str]:
-    """The assignments meant for every run of a grid that this run has sections for: a grid-wide
-    `pretrain.epochs=5` leaves BC and LAPO, which pre-train nothing, alone."""
-    model_sections = ("model", "pretrain", *MODELS)
-    return [a for a in assignments if config.model is not None or a.partition(".")[0] not in model_sections]
+    """The assignments of a grid-wide list that this run has a setting for: `pretrain.epochs=5` leaves BC and
+    LAPO, which pre-train nothing, alone, `flow.blocks=4` leaves PLAS's VAE, `agent.actor_hidden` leaves BC.
+    (A grid checks that each assignment fits at least one of its runs, so a typo is not skipped silently.)"""
+
+    def fits(assignment: str) -> bool:
+        try:
+            with_overrides(config, [assignment])
+        except CnfrlError:
+            return False
+        return True
+
+    return [a for a in assignments if fits(a)]
 
 
 def _section_path(config: RunConfig, path: list[str], assignment: str) -> list[str]:

@@ -29,6 +29,7 @@ from cnfrl.data.transitions import Transitions
 from cnfrl.envs import is_registered
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate
+from cnfrl.hardware import describe_hardware
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
 from cnfrl.paths import cache_dir
 from cnfrl.reference_scores import ReferenceScores, d4rl_family, reference_scores
@@ -317,6 +318,7 @@ def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: Pretrai
         "seed": config.seed,
         "updates": updates,
         "eval_episodes": episodes,
+        "hardware": describe_hardware(),
         "final": _evaluator(data, episodes)(agent),
     }
     if model is not None:

@@ -53,6 +53,7 @@ def test_grid_wide_overrides_skip_runs_without_the_section():
     shared = ["pretrain.epochs=5", "flow.blocks=2", "loop.updates=100"]
     assert applicable(preset("cpu-quick", "bc"), shared) == ["loop.updates=100"]
     assert applicable(preset("cpu-quick", "cnf"), shared) == shared
+    assert applicable(preset("cpu-quick", "plas"), shared) == ["pretrain.epochs=5", "loop.updates=100"]
 
 
 @pytest.mark.parametrize(

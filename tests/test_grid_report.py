@@ -1,0 +1,118 @@
+"""`cnfrl report`: runs grouped by algorithm and dataset, mean +- std over seeds, aggregates with bootstrap
+intervals checked against an exact enumeration, warnings for cells that mix unlike runs."""
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnfrl.errors import CnfrlError
+from cnfrl.grid_report import write_grid_report
+
+CNF = {"hopper-medium": [10.0, 20.0, 30.0, 40.0], "walker2d-medium": [50.0, 60.0, 70.0, 80.0]}
+BC = {"hopper-medium": [25.0] * 4, "walker2d-medium": [45.0] * 4}
+
+
+def fake_run(root: Path, algo: str, dataset: str, seed: int, last: float, updates: int = 5000, model: bool = False) -> Path:
+    """A finished run whose last four evaluations average `last` and whose final evaluation is `last` + 1."""
+    run_dir = root / f"{dataset}-{algo}-s{seed}-{updates}"
+    run_dir.mkdir(parents=True)
+    summary = {
+        "algo": algo,
+        "dataset": dataset,
+        "preset": "cpu-quick",
+        "seed": seed,
+        "updates": updates,
+        "eval_episodes": 10,
+        "hardware": "CPU (2 cores, x86_64)",
+        "final": {"score_mean": last + 1.0, "score_std": 1.0},
+        "dataset_score_mean": 50.0,
+    }
+    if model:
+        summary["model"] = {"kind": "flow", "best_epoch": 2}
+        summary["bc_model"] = {"score_mean": 40.0 + seed, "score_std": 2.0}
+        (run_dir / "model").mkdir()
+        epochs = [{"epoch": e, "val_loss": -1.0 * e - seed, "sample_error_mean": 0.1 * e} for e in (1, 2, 3)]
+        (run_dir / "model" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))
+    step = updates // 5
+    records = [{"step": step, "critic_loss": 1.0, "eval_score_mean": 0.0}]
+    records += [{"step": step * i, "critic_loss": 1.0, "eval_score_mean": last + (i - 3.5)} for i in range(2, 6)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run_dir / "eval.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+def exact_interval(matrix: np.ndarray, aggregate) -> tuple[float, float]:
+    """The 95% percentile interval of `aggregate` over every stratified resample (seeds redrawn per dataset)."""
+    seeds, datasets = matrix.shape
+    draws = list(itertools.product(range(seeds), repeat=seeds))
+    values = [
+        aggregate(np.stack([matrix[list(rows), d] for d, rows in enumerate(choice)], axis=1))
+        for choice in itertools.product(draws, repeat=datasets)
+    ]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def iqm(matrix: np.ndarray) -> float:
+    values = np.sort(matrix.ravel())
+    cut = len(values) // 4
+    return float(values[cut : len(values) - cut].mean())
+
+
+def test_report_matches_a_hand_computed_table(tmp_path):
+    runs = [
+        fake_run(tmp_path, algo, dataset, seed, scores[seed], model=algo == "cnf")
+        for algo, table in (("cnf", CNF), ("bc", BC))
+        for dataset, scores in table.items()
+        for seed in range(4)
+    ]
+    text = write_grid_report(runs, tmp_path / "out").read_text()
+    last4, final = text.split("## Mean of the last 4 evaluations")[1].split("## Last evaluation")
+    caption = "Hardware: CPU (2 cores, x86_64); preset cpu-quick; 5,000 updates; seeds 0, 1, 2, 3; 10 episodes per evaluation."
+    assert caption in last4 and caption in final
+    assert "| dataset | cnf | bc |" in last4
+    assert "| hopper-medium | 25.0 +- 11.2 (4) | 25.0 +- 0.0 (4) |" in last4
+    assert "| walker2d-medium | 65.0 +- 11.2 (4) | 45.0 +- 0.0 (4) |" in last4
+    assert "| hopper-medium | 26.0 +- 11.2 (4) | 26.0 +- 0.0 (4) |" in final
+    assert "Warnings" not in text
+
+    cnf = np.array([CNF["hopper-medium"], CNF["walker2d-medium"]]).T
+    mean = lambda m: float(m.mean(0).mean())
+    median = lambda m: float(np.median(m.mean(0)))
+    assert (mean(cnf), median(cnf), iqm(cnf)) == (45.0, 45.0, 45.0)
+    row = next(line for line in text.splitlines() if line.startswith("| cnf | 8 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")][2:]
+    for cell, aggregate in zip(cells, (mean, median, iqm), strict=True):
+        point, low, high = (float(x) for x in cell.replace("[", "").replace("]", "").replace(",", "").split())
+        exact_low, exact_high = exact_interval(cnf, aggregate)
+        assert point == 45.0
+        assert abs(low - exact_low) <= 0.3 and abs(high - exact_high) <= 0.3, (cell, exact_low, exact_high)
+    assert "| bc | 8 | 35.0 [35.0, 35.0] | 35.0 [35.0, 35.0] | 35.0 [35.0, 35.0] |" in text
+
+    assert "| hopper-medium | cnf | flow | 2 +- 0 | -3.500 +- 1.118 | 0.200 +- 0.000 | 41.5 +- 1.1 |" in text
+    assert "![hopper-medium](curves-hopper-medium.png)" in text
+    assert (tmp_path / "out" / "curves-walker2d-medium.png").stat().st_size > 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "scores.csv")))
+    assert len(rows) == 16 and rows[0]["dataset"] == "hopper-medium" and rows[0]["algo"] == "bc"
+    assert float(rows[0]["mean_last_4"]) == 25.0 and float(rows[0]["final"]) == 26.0
+
+
+def test_cells_mixing_lengths_or_repeating_seeds_are_flagged(tmp_path):
+    runs = [
+        fake_run(tmp_path, "cnf", "hopper-medium", 0, 10.0),
+        fake_run(tmp_path, "cnf", "hopper-medium", 1, 20.0, updates=10000),
+        fake_run(tmp_path / "again", "cnf", "hopper-medium", 1, 20.0, updates=10000),
+    ]
+    text = write_grid_report(runs, tmp_path / "out").read_text()
+    assert "- cnf on hopper-medium: runs of different lengths (5,000, 10,000 updates) averaged together" in text
+    assert "- cnf on hopper-medium: seed 1 given more than once, counted each time" in text
+
+
+def test_a_run_without_eval_json_is_named(tmp_path):
+    (tmp_path / "unfinished").mkdir()
+    with pytest.raises(CnfrlError, match="unfinished: no eval.json; finish the run"):
+        write_grid_report([tmp_path / "unfinished"], tmp_path / "out")
