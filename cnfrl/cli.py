@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
 from cnfrl.errors import CnfrlError
+
+_option_type = typer.core.TyperOption.display_type_rich
+# Typer 0.29 prints a flag's type ("<bool>") in --help as if the flag took a value; show flags bare, as click does.
+typer.core.TyperOption.display_type_rich = lambda self, ctx: "" if self.is_flag else _option_type(self, ctx)  # type: ignore[method-assign]
 
 app = typer.Typer(help="Offline RL in the latent space of normalizing flows.", no_args_is_help=True, add_completion=False)
 data_app = typer.Typer(help="Inspect and convert offline datasets.", no_args_is_help=True)

@@ -56,8 +56,18 @@ def env_shape(env_id: str) -> EnvShape:
         env.close()
 
 
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings as Python warnings instead of lines on stderr and a MUJOCO_LOG.TXT in the working
+    directory; the deprecations Gymnasium's own model files trigger (HalfCheetah's settotalmass) are dropped."""
+    if "is deprecated" not in message:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
 @lru_cache(maxsize=1)
 def _register_optional_envs() -> None:
+    import mujoco
+
+    mujoco.set_mju_user_warning(_mujoco_warning)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import gymnasium_robotics

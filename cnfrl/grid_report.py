@@ -82,7 +82,10 @@ def load_run(run_dir: Path) -> RunResult:
 def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, tuple[float, float, float]]]:
     """Mean, median and IQM over (seeds x datasets) score matrices, each with its 95% stratified-bootstrap
     percentile interval (rliable: datasets kept, seeds resampled within each): {algo: {name: (point, low, high)}}."""
-    from rliable import library, metrics
+    try:
+        from rliable import library, metrics
+    except Exception as error:  # arch, under rliable, fails on import with pandas >= 3
+        raise ImportError(f"rliable could not be imported ({type(error).__name__}: {error})") from error
 
     def aggregates(matrix: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_mean(matrix), metrics.aggregate_median(matrix), metrics.aggregate_iqm(matrix)])
@@ -219,7 +222,10 @@ def _aggregate_section(
     matrices = score_matrices(cells, datasets, algos)
     if not matrices:
         return []
-    estimates = interval_estimates(matrices)
+    try:
+        estimates = interval_estimates(matrices)
+    except ImportError as error:  # the scores are still worth a report; say what is missing
+        return [f"## Aggregates over the {len(datasets)} datasets", "", f"Not computed: {error}; `pip install rliable`.", ""]
     lines = [
         f"## Aggregates over the {len(datasets)} datasets",
         "",

@@ -175,6 +175,18 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert no_model.returncode == 1 and "bc pre-trains no action model" in no_model.stderr
 
 
+def test_help_shows_flags_without_a_type():
+    result = cnfrl("train", "--help")
+    assert result.returncode == 0 and "--resume" in result.stdout and "<bool>" not in result.stdout
+
+
+def test_halfcheetah_prints_no_mujoco_warning_and_leaves_no_log(tmp_path: Path):
+    script = "from cnfrl.envs import make_env; env = make_env('HalfCheetah-v5'); env.reset(seed=0)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0 and "settotalmass" not in result.stderr + result.stdout, result.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
 def test_algos_lists_the_registry():
     result = cnfrl("algos")
     assert result.returncode == 0
