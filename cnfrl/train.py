@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import serialization
 
 from cnfrl.data.files import write_atomically
@@ -174,6 +175,7 @@ class _Member:
     history: list[dict]
     log: Any
     writer: Any
+    q_limit: float | None = None
 
     @property
     def checkpoint(self) -> Path:
@@ -219,6 +221,8 @@ def fit_seeds(
     data = device_batches(transitions)
     with ExitStack() as open_files, progress_bar() as bar:
         members = [_start(run, loop, resume, open_files) for run in runs]
+        for member in members:
+            member.q_limit = q_limit(member.agent, transitions)
         task = bar.add_task(
             "training" if len(runs) == 1 else f"training {len(runs)} seeds",
             total=loop.updates * len(runs),
@@ -272,7 +276,7 @@ def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Callable
     """Log a chunk's metrics; evaluate and checkpoint when it ends an evaluation period."""
     done = member.done
     record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
-    _stop_if_diverged(member.run_dir, member.agent, record, member.history)
+    _stop_if_diverged(member.run_dir, member.agent, record, member.history, member.q_limit)
     if done % loop.eval_every == 0 or done == loop.updates:
         record.update({f"eval_{k}": v for k, v in evaluate(member.agent).items()})
         member.history.append(record)
@@ -302,12 +306,31 @@ def _all_finite(tree: Any) -> jax.Array:
     )
 
 
-def _stop_if_diverged(run_dir: Path, agent: Any, record: dict[str, float], history: list[dict]) -> None:
-    """Stop a diverged run before it overwrites the last good checkpoint or writes NaN into the metrics."""
+Q_LIMIT_FACTOR = 10.0
+
+
+def q_limit(agent: Any, transitions: Transitions) -> float | None:
+    """How large a critic's mean Q may grow before the run counts as diverged: ten times the largest |Q| the
+    rewards allow, max |r| x reward scale / (1 - gamma). None for agents that report no Q."""
+    gamma = getattr(getattr(agent, "config", None), "gamma", None)
+    if gamma is None or gamma >= 1.0 or not hasattr(agent, "critic"):
+        return None
+    scale = float(getattr(agent, "reward_scale", 1.0))
+    return Q_LIMIT_FACTOR * float(np.abs(transitions.rewards).max()) * scale / (1.0 - gamma) + 1.0
+
+
+def _stop_if_diverged(run_dir: Path, agent: Any, record: dict[str, float], history: list[dict], limit: float | None) -> None:
+    """Stop a diverged run before it overwrites the last good checkpoint or writes NaN into the metrics: a metric
+    or parameter that is not finite, or a mean Q past `limit` (critics that blow up while staying finite)."""
     bad = {name: value for name, value in record.items() if not math.isfinite(value)}
+    q = record.get("q")
+    if limit is not None and q is not None and math.isfinite(q) and abs(q) > limit:
+        bad["q"] = q
     if not bad and bool(_all_finite(agent)):
         return
-    what = ", ".join(f"{name} = {value}" for name, value in bad.items()) or "a parameter is not finite"
+    what = ", ".join(f"{name} = {value:.3g}" for name, value in bad.items()) or "a parameter is not finite"
+    if "q" in bad:
+        what += f", past {limit:.3g}, ten times the largest value the rewards allow"
     kept = f"the last good checkpoint (update {history[-1]['step']}) is kept" if history else "no checkpoint was written"
     raise CnfrlError(
         f"{run_dir}: training diverged by update {record['step']} ({what}); {kept}; lower the learning rates "

@@ -136,6 +136,9 @@ def test_actions_outside_the_box_error_by_default_and_rescale_on_request(tmp_pat
         load_dataset(path)
     with pytest.raises(DatasetError, match="needs the environment's bounds; pass --env"):
         load_dataset(path, rescale_actions=True)
+    for rescale in (False, True):  # HalfCheetah's own bounds are [-1, 1]: no advice to rescale
+        with pytest.raises(DatasetError, match=r"HalfCheetah-v5's own bounds.*rescaling cannot fix that: clip the actions"):
+            load_dataset(path, env_id="HalfCheetah-v5", rescale_actions=rescale)
     from cnfrl.envs import env_shape
 
     bounds = env_shape("HalfCheetah-v5")

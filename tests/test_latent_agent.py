@@ -173,3 +173,19 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint
         fit(agent, exploding, longer, tmp_path, lambda agent: {"score_mean": 1.0}, seed=0, resume=True, show_progress=False)
     assert (tmp_path / CHECKPOINT).read_bytes() == good
     assert all("Infinity" not in line and "NaN" not in line for line in (tmp_path / "metrics.jsonl").read_text().splitlines())
+
+
+def test_critics_that_blow_up_while_finite_stop_the_run(tmp_path):
+    """A critic learning rate of 1e3 sends Q far past what the rewards allow (|r| <= 1, gamma 0.99: 100) long
+    before anything overflows; the run stops instead of ending with a plausible score."""
+    from cnfrl.train import LoopConfig, fit, q_limit
+
+    transitions = toy_transitions()
+    agent = LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), dataclasses.replace(SMALL, critic_lr=1e3))
+    limit = q_limit(agent, transitions)
+    assert limit == pytest.approx(10 * float(np.abs(transitions.rewards).max()) / (1 - SMALL.gamma) + 1)
+    loop = LoopConfig(updates=200, batch_size=32, chunk=10, eval_every=100)
+    with pytest.raises(CnfrlError, match=r"training diverged by update \d+ \(q = .*, past .*, ten times the largest value"):
+        fit(agent, transitions, loop, tmp_path, lambda agent: {"score_mean": 1.0}, seed=0, show_progress=False)
+    healthy = LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), SMALL)
+    fit(healthy, transitions, loop, tmp_path / "healthy", lambda agent: {"score_mean": 1.0}, seed=0, show_progress=False)

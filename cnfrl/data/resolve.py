@@ -13,7 +13,7 @@ from cnfrl.data.d4rl import HDF5_SUFFIXES, read_d4rl, write_d4rl
 from cnfrl.data.flat import RawDataset, transitions_from_flat
 from cnfrl.data.minari import minari_data_dir, minari_root, read_minari, write_minari
 from cnfrl.data.npz import read_npz, write_npz
-from cnfrl.data.transitions import Transitions
+from cnfrl.data.transitions import ACTION_BOUND, Transitions
 from cnfrl.envs import env_shape, is_registered
 from cnfrl.errors import dataset_error
 
@@ -80,6 +80,8 @@ def load_dataset(name: str | Path, env_id: str | None = None, rescale_actions: b
     env_id = metadata.get("env_id")
     if rescale_actions:
         arrays["actions"] = _rescale_actions(np.asarray(arrays["actions"]), env_id, source.name)
+    if is_registered(env_id):
+        _check_unit_bounds_hold(np.asarray(arrays["actions"]), str(env_id), source.name)
     transitions = transitions_from_flat(arrays, metadata, source.name)
     if env_id is not None and is_registered(env_id):
         _check_fits_env(transitions, env_id, source.name)
@@ -110,6 +112,20 @@ def _check_fits_env(transitions: Transitions, env_id: str, name: str) -> None:
                 f"{what} have {have} dimensions but {env_id} has {expected}",
                 "pass the environment the data was collected on (--env)",
             )
+
+
+def _check_unit_bounds_hold(actions: np.ndarray, env_id: str, name: str) -> None:
+    """Actions past [-1, 1] for an environment whose own bounds are [-1, 1]: rescaling cannot help, so say so
+    (other environments get the validation's advice to rescale from their bounds)."""
+    low, high = float(actions.min(initial=0.0)), float(actions.max(initial=0.0))
+    shape = env_shape(env_id)
+    unit_box = np.allclose(shape.action_low, -ACTION_BOUND) and np.allclose(shape.action_high, ACTION_BOUND)
+    if unit_box and (low < -ACTION_BOUND or high > ACTION_BOUND):
+        raise dataset_error(
+            name,
+            f"actions lie outside [-1, 1] (min {low:.4g}, max {high:.4g}), which are {env_id}'s own bounds",
+            "rescaling cannot fix that: clip the actions to [-1, 1] or check how they were recorded",
+        )
 
 
 def _rescale_actions(actions: np.ndarray, env_id: str | None, name: str) -> np.ndarray:
