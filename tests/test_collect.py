@@ -93,3 +93,16 @@ def test_every_level_from_a_tiny_behaviour_run(tmp_path, monkeypatch):
     with pytest.raises(CnfrlError, match="holds hopper's behaviour policies already .* or --overwrite to replace them"):
         train_behaviour("hopper", "Hopper-v5", 1200, config=config, show_progress=False)
     assert (tmp_path / "policies/hopper/expert.npz").read_bytes() == expert
+
+
+def test_collect_checks_its_destination_before_collecting(tmp_path, monkeypatch):
+    import cnfrl.collect.recipes as recipes
+
+    monkeypatch.setattr(recipes, "_collect_mujoco", lambda *args: pytest.fail("collected before checking the destination"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(
+        CnfrlError, match=r"a-file/.*cannot be written to \(a file stands where a folder is needed\); choose another --root"
+    ):
+        recipes.collect_dataset("hopper-random", steps=10, root=blocker / "datasets")
+    assert list(tmp_path.iterdir()) == [blocker]

@@ -11,7 +11,7 @@ from cnfrl.collect.behaviour import REFERENCE_EPISODES, behaviour_policy, load_b
 from cnfrl.collect.maze import EPISODE_STEPS, WaypointController, make_maze_env
 from cnfrl.collect.rollout import collect_transitions, uniform_random_policy
 from cnfrl.data.builtin import MUJOCO_TASKS, BuiltinName, builtin_names, parse_builtin
-from cnfrl.data.files import refuse_overwrite
+from cnfrl.data.files import check_writable, refuse_overwrite
 from cnfrl.data.flat import transitions_from_flat
 from cnfrl.data.minari import write_minari
 from cnfrl.data.transitions import Transitions, concatenate
@@ -43,6 +43,7 @@ def collect_dataset(
     if steps <= 0:
         raise CnfrlError(f"{name}: --steps must be positive (got {steps})")
     refuse_overwrite(builtin.path(root), overwrite)
+    check_writable(builtin.path(root).parent, "choose another --root (or MINARI_DATASETS_PATH) or fix its permissions")
     collect = _collect_maze if builtin.task == "maze2d" else _collect_mujoco
     transitions = collect(builtin, steps, seed, show_progress)
     metadata = {

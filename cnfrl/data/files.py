@@ -45,6 +45,21 @@ def write_atomically(path: Path, content: bytes | str) -> Path:
     return Path(path)
 
 
+def check_writable(directory: Path, fix: str) -> None:
+    """Fail now, in one line, if files cannot be written under `directory`, rather than after the work that
+    would fill it. Nothing is created: the nearest existing folder on the way is what gets tested."""
+    existing = Path(directory).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "a file stands where a folder is needed", str(existing))
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".cnfrl-write-check-"):
+            pass
+    except OSError as error:
+        raise dataset_error(directory, f"cannot be written to ({error.strerror or error})", fix) from error
+
+
 def require_file(path: Path, kind: str) -> None:
     """Raise a one-line error when a dataset path is missing or is a directory where a file was expected."""
     if not path.exists():
