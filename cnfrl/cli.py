@@ -325,11 +325,47 @@ def algos(
 def evaluate_run(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `cnfrl train`.")],
     episodes: Annotated[int | None, typer.Option(help="Evaluation episodes (default: the run's).")] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Evaluate this exported policy (.onnx or .npz) instead of the checkpoint.")
+    ] = None,
 ) -> None:
-    """Evaluate a run's last checkpoint and BC through its action model; write eval.json and report.md."""
-    from cnfrl.pipeline import evaluate_stage
+    """Evaluate a run's last checkpoint and BC through its action model; write eval.json and report.md.
+    With --policy, evaluate an exported policy file with the run's evaluation seeds and print it beside eval.json."""
+    from cnfrl.pipeline import evaluate_exported, evaluate_stage
+    from cnfrl.report import metric_unit
 
-    _print_eval(evaluate_stage(run_dir, episodes), run_dir)
+    if policy is None:
+        _print_eval(evaluate_stage(run_dir, episodes), run_dir)
+        return
+    result = evaluate_exported(run_dir, policy, episodes)
+    metric = "score_mean" if "score_mean" in result else "return_mean"
+    table = Table(title=f"{policy}: {metric_unit(metric)}")
+    for column in ("policy", "mean", "std"):
+        table.add_column(column, justify="right" if column != "policy" else "left")
+    table.add_row("exported", f"{result[metric]:.2f}", f"{result[metric.replace('mean', 'std')]:.2f}")
+    saved = Path(run_dir) / "eval.json"
+    if saved.is_file():
+        final = json.loads(saved.read_text())["final"]
+        table.add_row(
+            "the run's final evaluation (eval.json)", f"{final[metric]:.2f}", f"{final[metric.replace('mean', 'std')]:.2f}"
+        )
+    console.print(table)
+    print(json.dumps({"exported": result}))
+
+
+@app.command("export")
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with a checkpoint.")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx (needs cnfrl[export]) or npz (runs with NumPy alone).")] = "onnx",
+    out: Annotated[Path | None, typer.Option(help="Output file (default: RUN_DIR/policy.onnx or policy.npz).")] = None,
+) -> None:
+    """Write the run's deterministic policy (observation -> action, normalisation included) as ONNX or NumPy."""
+    from cnfrl.export.exporter import export_run
+
+    if fmt not in ("onnx", "npz"):
+        raise CnfrlError(f"--format {fmt}: choose onnx or npz")
+    path = export_run(run_dir, fmt, out)  # type: ignore[arg-type]
+    console.print(f"wrote {path}")
 
 
 def report(

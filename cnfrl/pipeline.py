@@ -296,14 +296,46 @@ def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bo
 
     The model is the one the training stage copied into run_dir/model.
     """
+    config, data, model = _trained_inputs(Path(run_dir), show_progress)
+    return _evaluate(Path(run_dir), episodes, data, model)
+
+
+def evaluate_exported(
+    run_dir: Path, policy_file: Path, episodes: int | None = None, show_progress: bool = True
+) -> dict[str, Any]:
+    """Evaluate an exported policy (`cnfrl export`) in the run's environment with the seeds the run's own
+    evaluations use, so its score can be set beside eval.json's."""
+    from cnfrl.export.exporter import load_exported
+
     run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise CnfrlError(f"{run_dir}: no config.json; name the run directory the policy was exported from")
+    config = load_config(run_dir / "config.json")
+    act, metadata = load_exported(policy_file)
+    data = load_run_data(config, show_progress)
+    expected = data.transitions.observation_dim
+    if int(metadata.get("observation_dim", expected)) != expected:
+        raise CnfrlError(f"{policy_file}: takes {metadata['observation_dim']} observation values; {data.env_id} gives {expected}")
+    episodes = episodes or config.eval_episodes
+    return evaluate(act, data.env_id, episodes, EVAL_SEED, data.references).summary()
+
+
+def trained_agent(run_dir: Path, show_progress: bool = True) -> tuple[Any, RunConfig, RunData]:
+    """A run's agent as its last checkpoint holds it, with the run's config and dataset (export, inspection)."""
+    config, data, model = _trained_inputs(Path(run_dir), show_progress)
+    agent, _, _ = load_checkpoint(Path(run_dir) / CHECKPOINT, make_agent(config, data, model))
+    return agent, config, data
+
+
+def _trained_inputs(run_dir: Path, show_progress: bool) -> tuple[RunConfig, RunData, PretrainResult | None]:
+    """Config, dataset and action model (the copy in run_dir/model) of a run that has a checkpoint."""
     if not (run_dir / CHECKPOINT).is_file():
-        raise CnfrlError(f"{run_dir}: no checkpoint to evaluate; run `cnfrl train` into this directory first")
+        raise CnfrlError(f"{run_dir}: no checkpoint; run `cnfrl train` into this directory first")
     config = load_config(run_dir / "config.json")
     data = load_run_data(config, show_progress)
     stored = run_dir / "model"
     model = load_model(stored) if (stored / MODEL_FILE).is_file() else pretrain_stage(config, data, None, show_progress)
-    return _evaluate(run_dir, episodes, data, model)
+    return config, data, model
 
 
 def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: PretrainResult | None) -> dict[str, Any]:

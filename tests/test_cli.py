@@ -119,6 +119,15 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert any((run_dir / "tensorboard").iterdir())
     summary = json.loads((run_dir / "eval.json").read_text())
     assert summary["updates"] == 200 and np.isfinite(summary["final"]["score_mean"])
+    for fmt in ("npz", "onnx"):
+        exported = cnfrl("export", str(run_dir), "--format", fmt)
+        assert exported.returncode == 0 and (run_dir / f"policy.{fmt}").is_file(), exported.stderr
+        scored = cnfrl("evaluate", str(run_dir), "--policy", str(run_dir / f"policy.{fmt}"))
+        assert scored.returncode == 0, scored.stderr
+        exported_score = json.loads(scored.stdout.strip().splitlines()[-1])["exported"]["score_mean"]
+        assert exported_score == pytest.approx(summary["final"]["score_mean"], abs=1e-3)
+    bad_format = cnfrl("export", str(run_dir), "--format", "pt")
+    assert bad_format.returncode == 1 and "--format pt: choose onnx or npz" in bad_format.stderr
     group = tmp_path / "group"
     seeds = cnfrl("train", "hopper-random", *tiny, "--seeds", "2", "--run-dir", str(group), "--set", "loop.updates=100")
     assert seeds.returncode == 0 and seeds.stdout.count("trained 100 updates") == 2, seeds.stderr
