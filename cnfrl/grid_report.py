@@ -222,12 +222,13 @@ def _aggregate_section(
     matrices = score_matrices(cells, datasets, algos)
     if not matrices:
         return []
+    heading = f"## Aggregates over {len(datasets)} dataset{'s' if len(datasets) > 1 else ''}"
     try:
         estimates = interval_estimates(matrices)
     except ImportError as error:  # the scores are still worth a report; say what is missing
-        return [f"## Aggregates over the {len(datasets)} datasets", "", f"Not computed: {error}; `pip install rliable`.", ""]
+        return [heading, "", f"Not computed: {error}; `pip install rliable`.", ""]
     lines = [
-        f"## Aggregates over the {len(datasets)} datasets",
+        heading,
         "",
         f"_{caption}_ Mean of the last {LAST_EVALUATIONS} evaluations per run; point estimate "
         f"[{CONFIDENCE:.0%} stratified-bootstrap interval, {BOOTSTRAP_REPS:,} resamples, rliable]; only algorithms that "

@@ -175,7 +175,7 @@ class _Member:
     history: list[dict]
     log: Any
     writer: Any
-    q_limit: float | None = None
+    q_limit: float | None
 
     @property
     def checkpoint(self) -> Path:
@@ -220,9 +220,7 @@ def fit_seeds(
     loop.check()
     data = device_batches(transitions)
     with ExitStack() as open_files, progress_bar() as bar:
-        members = [_start(run, loop, resume, open_files) for run in runs]
-        for member in members:
-            member.q_limit = q_limit(member.agent, transitions)
+        members = [_start(run, loop, resume, open_files, q_limit(run.agent, transitions)) for run in runs]
         task = bar.add_task(
             "training" if len(runs) == 1 else f"training {len(runs)} seeds",
             total=loop.updates * len(runs),
@@ -245,7 +243,7 @@ def fit_seeds(
     return [(m.agent, m.history) for m in members]
 
 
-def _start(run: SeedRun, loop: LoopConfig, resume: bool, open_files: ExitStack) -> _Member:
+def _start(run: SeedRun, loop: LoopConfig, resume: bool, open_files: ExitStack, limit: float | None) -> _Member:
     run_dir = Path(run.run_dir)
     agent, done, history = run.agent, 0, list[dict]()
     if resume and (run_dir / CHECKPOINT).is_file():
@@ -257,7 +255,7 @@ def _start(run: SeedRun, loop: LoopConfig, resume: bool, open_files: ExitStack) 
     log = open_files.enter_context(open(metrics_path, "a"))
     writer = _tensorboard(run_dir)
     open_files.callback(writer.close)
-    return _Member(agent, run.seed, run_dir, done, history, log, writer)
+    return _Member(agent, run.seed, run_dir, done, history, log, writer, limit)
 
 
 def _chunk(members: list[_Member], data: dict[str, jax.Array], loop: LoopConfig, done: int) -> list[tuple[Any, dict]]:
