@@ -141,13 +141,16 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     assert repeated.returncode == 0 and "trained 300 updates" in repeated.stdout, repeated.stderr
     interrupted = tmp_path / "interrupted"
     command = [sys.executable, "-c", "from cnfrl.cli import main; main()", "train", "hopper-random", *tiny]
-    process = subprocess.Popen(
-        [*command, "--set", "loop.updates=200000", "--run-dir", str(interrupted)], stderr=subprocess.PIPE, text=True
+    process = subprocess.Popen(  # SIGINT's default action restored: a shell's background job inherits it ignored
+        [*command, "--set", "loop.updates=200000", "--run-dir", str(interrupted)],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (interrupted / "checkpoints/last.msgpack").is_file() and time.monotonic() < deadline:
         time.sleep(0.2)
-    for _ in range(6):  # Ctrl-C, again after a pause in case one lands where a library briefly ignores it
+    for _ in range(6):  # Ctrl-C, again after a pause in case one lands where a library briefly holds it
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=10)
