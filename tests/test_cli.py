@@ -140,12 +140,11 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     repeated = cnfrl("train", "hopper-random", *tiny, "--run-dir", str(run_dir), "--resume", "--set", "loop.updates=300")
     assert repeated.returncode == 0 and "trained 300 updates" in repeated.stdout, repeated.stderr
     interrupted = tmp_path / "interrupted"
-    command = [sys.executable, "-c", "from cnfrl.cli import main; main()", "train", "hopper-random", *tiny]
-    process = subprocess.Popen(  # SIGINT's default action restored: a shell's background job inherits it ignored
-        [*command, "--set", "loop.updates=200000", "--run-dir", str(interrupted)],
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    # Python's Ctrl-C handler set explicitly: a shell's background job (a CI runner's, say) inherits SIGINT ignored
+    ctrl_c_enabled = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from cnfrl.cli import main; main()"
+    command = [sys.executable, "-c", ctrl_c_enabled, "train", "hopper-random", *tiny]
+    process = subprocess.Popen(
+        [*command, "--set", "loop.updates=200000", "--run-dir", str(interrupted)], stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 120
     while not (interrupted / "checkpoints/last.msgpack").is_file() and time.monotonic() < deadline:
