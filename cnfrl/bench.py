@@ -21,6 +21,7 @@ from cnfrl.errors import CnfrlError
 from cnfrl.grid_report import write_grid_report
 from cnfrl.pipeline import default_run_dir, run_seeds, seed_configs
 from cnfrl.progress import progress_bar
+from cnfrl.report import summary_metric
 from cnfrl.train import CHECKPOINT, checkpoint_updates
 
 
@@ -132,6 +133,4 @@ def _remaining_updates(config: RunConfig, run_dir: Path) -> int:
 
 
 def _score_text(summary: dict[str, Any]) -> str:
-    final = summary["final"]
-    value = final.get("score_mean", final["return_mean"])
-    return f"seed {summary['seed']} {value:.1f}"
+    return f"seed {summary['seed']} {summary['final'][summary_metric(summary)]:.1f}"

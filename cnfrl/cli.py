@@ -332,13 +332,13 @@ def evaluate_run(
     """Evaluate a run's last checkpoint and BC through its action model; write eval.json and report.md.
     With --policy, evaluate an exported policy file with the run's evaluation seeds and print it beside eval.json."""
     from cnfrl.pipeline import evaluate_exported, evaluate_stage
-    from cnfrl.report import metric_unit
+    from cnfrl.report import metric_unit, summary_metric
 
     if policy is None:
         _print_eval(evaluate_stage(run_dir, episodes), run_dir)
         return
     result = evaluate_exported(run_dir, policy, episodes)
-    metric = "score_mean" if "score_mean" in result else "return_mean"
+    metric = summary_metric({"final": result})
     table = Table(title=f"{policy}: {metric_unit(metric)}")
     for column in ("policy", "mean", "std"):
         table.add_column(column, justify="right" if column != "policy" else "left")
@@ -362,8 +362,6 @@ def export(
     """Write the run's deterministic policy (observation -> action, normalisation included) as ONNX or NumPy."""
     from cnfrl.export.exporter import export_run
 
-    if fmt not in ("onnx", "npz"):
-        raise CnfrlError(f"--format {fmt}: choose onnx or npz")
     path = export_run(run_dir, fmt, out)  # type: ignore[arg-type]
     console.print(f"wrote {path}")
 
@@ -376,7 +374,11 @@ def report(
     intervals, learning curves, action-model diagnostics."""
     from cnfrl.grid_report import write_grid_report
 
-    path = write_grid_report(run_dirs, out)
+    _print_grid_report(write_grid_report(run_dirs, out))
+
+
+def _print_grid_report(path: Path) -> None:
+    """The tables of a grid report (up to its plots), and where its files are."""
     print(path.read_text().split("## Learning curves")[0])
     console.print(f"report: {path}, per-run scores: {path.parent / 'scores.csv'}, curves: {path.parent}/curves-*.png")
 
@@ -415,8 +417,7 @@ def bench(
         out=out or Path(file.out or "bench"),
     )
     path, failures = run_grid(grid)
-    print(path.read_text().split("## Learning curves")[0])
-    console.print(f"report: {path}, per-run scores: {path.parent / 'scores.csv'}, curves: {path.parent}/curves-*.png")
+    _print_grid_report(path)
     if failures:
         raise CnfrlError(f"{len(failures)} of the grid's groups failed (the report holds the others): " + "; ".join(failures))
 

@@ -296,7 +296,7 @@ def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bo
 
     The model is the one the training stage copied into run_dir/model.
     """
-    config, data, model = _trained_inputs(Path(run_dir), show_progress)
+    _, data, model = _trained_inputs(Path(run_dir), show_progress)
     return _evaluate(Path(run_dir), episodes, data, model)
 
 
@@ -323,8 +323,15 @@ def evaluate_exported(
 def trained_agent(run_dir: Path, show_progress: bool = True) -> tuple[Any, RunConfig, RunData]:
     """A run's agent as its last checkpoint holds it, with the run's config and dataset (export, inspection)."""
     config, data, model = _trained_inputs(Path(run_dir), show_progress)
-    agent, _, _ = load_checkpoint(Path(run_dir) / CHECKPOINT, make_agent(config, data, model))
+    agent, _, _ = _checkpointed_agent(Path(run_dir), config, data, model)
     return agent, config, data
+
+
+def _checkpointed_agent(
+    run_dir: Path, config: RunConfig, data: RunData, model: PretrainResult | None
+) -> tuple[Any, int, list[dict]]:
+    """The agent of the run's last checkpoint, with its update count and evaluation history."""
+    return load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, model))
 
 
 def _trained_inputs(run_dir: Path, show_progress: bool) -> tuple[RunConfig, RunData, PretrainResult | None]:
@@ -340,7 +347,7 @@ def _trained_inputs(run_dir: Path, show_progress: bool) -> tuple[RunConfig, RunD
 
 def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: PretrainResult | None) -> dict[str, Any]:
     config = load_config(run_dir / "config.json")
-    agent, updates, history = load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, model))
+    agent, updates, history = _checkpointed_agent(run_dir, config, data, model)
     episodes = episodes or config.eval_episodes
     summary = {
         "algo": config.algo,

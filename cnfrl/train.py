@@ -309,7 +309,8 @@ Q_LIMIT_FACTOR = 10.0
 
 def q_limit(agent: Any, transitions: Transitions) -> float | None:
     """How large a critic's mean Q may grow before the run counts as diverged: ten times the largest |Q| the
-    rewards allow, max |r| x reward scale / (1 - gamma). None for agents that report no Q."""
+    rewards allow, max |r| x reward scale / (1 - gamma). None for agents without critics; it is checked against
+    the "q" metric, which the latent agents report."""
     gamma = getattr(getattr(agent, "config", None), "gamma", None)
     if gamma is None or gamma >= 1.0 or not hasattr(agent, "critic"):
         return None
