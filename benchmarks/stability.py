@@ -33,9 +33,9 @@ from report import write_table
 
 from cnfrl.agents.registry import algorithm, preset
 from cnfrl.config import RunConfig, applicable, with_overrides
+from cnfrl.hardware import SINGLE_THREAD_XLA
 
 VARIANT, FAITHFUL = "cnf-steady", "cnf"
-SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LAST = 4
 
 
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.jobs > 1:
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD}".strip()
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
     specs = {row: (row, []) for row in args.rows}
     if args.ablations:
         specs.update(ablation_rows(args.preset))

@@ -26,6 +26,17 @@ from cnfrl.train import CHECKPOINT, checkpoint_updates
 
 
 @dataclass(frozen=True)
+class RayCluster:
+    """Where `cnfrl bench --ray` sends its runs: a cluster's address (None: start Ray on this machine) and what
+    each task (one group of seeds) asks of it."""
+
+    address: str | None = None
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
 class Grid:
     """What a benchmark grid trains: every algorithm on every dataset with `seeds` seeds from `first_seed`,
     at one preset with the same `--set` overrides (each run takes those its algorithm has a setting for)."""
@@ -99,19 +110,32 @@ def finished(config: RunConfig, run_dir: Path) -> bool:
     return json.loads(eval_path.read_text()).get("updates") == config.loop.updates == checkpoint_updates(checkpoint)
 
 
-def run_grid(grid: Grid, show_progress: bool = True) -> tuple[Path, list[str]]:
-    """Train what the grid still lacks, then write its report; returns the report's path and one line per
-    (algorithm, dataset) that failed (the others still train and are reported)."""
+def run_grid(grid: Grid, show_progress: bool = True, cluster: RayCluster | None = None) -> tuple[Path, list[str]]:
+    """Train what the grid still lacks, here or as Ray tasks on `cluster`, then write its report; returns the
+    report's path and one line per (algorithm, dataset) that failed (the others still train and are reported)."""
     groups = grid.groups()
     todo = [(configs, dirs) for configs, dirs in groups if not all(map(finished, configs, dirs))]
-    remaining = sum(_remaining_updates(c, d) for configs, dirs in todo for c, d in zip(configs, dirs, strict=True))
+    header = f"{len(groups)} (algorithm, dataset) groups of {grid.seeds} seeds: {len(groups) - len(todo)} finished already"
+    if cluster is None:
+        failures = _train_here(todo, header, show_progress)
+    else:
+        from cnfrl.ray_grid import train_on_ray
+
+        failures = train_on_ray(todo, cluster, header, show_progress)
+    done = [d for _, dirs in groups for d in dirs if (d / "eval.json").is_file()]
+    if not done:
+        raise CnfrlError("no run of the grid finished: " + "; ".join(failures))
+    return write_grid_report(done, grid.out), failures
+
+
+def _train_here(todo: list[tuple[list[RunConfig], list[Path]]], header: str, show_progress: bool) -> list[str]:
+    """Train the groups one after another in this process; one line per group that failed."""
     failures: list[str] = []
     with progress_bar() as bar:
-        task = bar.add_task("grid", total=remaining, visible=show_progress)
-        reused = len(groups) - len(todo)
-        bar.console.log(f"{len(groups)} (algorithm, dataset) groups of {grid.seeds} seeds: {reused} finished already")
+        task = bar.add_task("grid", total=remaining_updates(todo), visible=show_progress)
+        bar.console.log(header)
         for index, (configs, dirs) in enumerate(todo):
-            name = f"{configs[0].algo} on {configs[0].dataset}"
+            name = group_name(configs)
             bar.update(task, description=f"grid {index + 1}/{len(todo)}: {name}")
             try:
                 summaries = run_seeds(configs, dirs, resume=True, show_progress=False, on_progress=lambda n: bar.advance(task, n))
@@ -119,18 +143,26 @@ def run_grid(grid: Grid, show_progress: bool = True) -> tuple[Path, list[str]]:
                 failures.append(f"{name}: {error}")
                 bar.console.log(f"[red]failed[/]: {name}: {error}")
                 continue
-            bar.console.log(f"{name}: {', '.join(_score_text(s) for s in summaries)}")
-    done = [d for _, dirs in groups for d in dirs if (d / "eval.json").is_file()]
-    if not done:
-        raise CnfrlError("no run of the grid finished: " + "; ".join(failures))
-    return write_grid_report(done, grid.out), failures
+            bar.console.log(f"{name}: {scores_text(summaries)}")
+    return failures
+
+
+def group_name(configs: list[RunConfig]) -> str:
+    """How progress lines and failures name a group of seeds."""
+    return f"{configs[0].algo} on {configs[0].dataset}"
+
+
+def remaining_updates(todo: list[tuple[list[RunConfig], list[Path]]]) -> int:
+    """The updates the groups still have to make, summed over their seeds (what a grid's progress counts)."""
+    return sum(_remaining_updates(c, d) for configs, dirs in todo for c, d in zip(configs, dirs, strict=True))
+
+
+def scores_text(summaries: list[dict[str, Any]]) -> str:
+    """A group's final scores, one per seed, for a progress line."""
+    return ", ".join(f"seed {s['seed']} {s['final'][summary_metric(s)]:.1f}" for s in summaries)
 
 
 def _remaining_updates(config: RunConfig, run_dir: Path) -> int:
     checkpoint = run_dir / CHECKPOINT
     done = checkpoint_updates(checkpoint) if checkpoint.is_file() else 0
     return max(config.loop.updates - done, 0)
-
-
-def _score_text(summary: dict[str, Any]) -> str:
-    return f"seed {summary['seed']} {summary['final'][summary_metric(summary)]:.1f}"

@@ -356,7 +356,7 @@ def evaluate_run(
 @app.command("export")
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory with a checkpoint.")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx (needs cnfrl[export]) or npz (runs with NumPy alone).")] = "onnx",
+    fmt: Annotated[str, typer.Option("--format", help="onnx (needs cnfrl\\[export]) or npz (runs with NumPy alone).")] = "onnx",
     out: Annotated[Path | None, typer.Option(help="Output file (default: RUN_DIR/policy.onnx or policy.npz).")] = None,
 ) -> None:
     """Write the run's deterministic policy (observation -> action, normalisation included) as ONNX or NumPy."""
@@ -396,15 +396,24 @@ def bench(
     datasets: Annotated[list[str] | None, typer.Option("--dataset", help="A dataset of the grid; repeat for several.")] = None,
     seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per algorithm and dataset, vmapped together [3].")] = None,
     first_seed: Annotated[int | None, typer.Option("--seed", help="The first seed [0].")] = None,
-    preset_name: Annotated[str | None, typer.Option("--preset", help="paper or cpu-quick [cpu-quick].")] = None,
+    preset_name: Annotated[str | None, typer.Option("--preset", help="paper or cpu-quick \\[cpu-quick].")] = None,
     overrides: SetOption = None,
-    out: Annotated[Path | None, typer.Option(help="Directory for runs/ and the report [bench].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for runs/ and the report \\[bench].")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run each group of seeds as a Ray task (Ray started here).")] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Run on this Ray cluster (e.g. auto, or HEAD_IP:6379) instead of starting Ray here.")
+    ] = None,
+    task_cpus: Annotated[float, typer.Option(help="CPUs each Ray task asks for.")] = 1.0,
+    task_gpus: Annotated[float, typer.Option(help="GPUs each Ray task asks for.")] = 0.0,
+    retries: Annotated[int, typer.Option(help="Times Ray restarts a task whose worker died (from its checkpoints).")] = 3,
 ) -> None:
     """Train a grid of algorithms x datasets x seeds (reusing finished runs, resuming cut-off ones) and report it.
 
-    Flags override the grid file; --set values add to its `set` list.
+    Flags override the grid file; --set values add to its `set` list. With --ray or --ray-address the groups
+    train in parallel as Ray tasks (pip install 'cnfrl\\[ray]'); the run directories must then be on a file
+    system every node sees at the same path.
     """
-    from cnfrl.bench import Grid, GridFile, load_grid_file, run_grid
+    from cnfrl.bench import Grid, GridFile, RayCluster, load_grid_file, run_grid
 
     file = load_grid_file(grid_file) if grid_file is not None else GridFile()
     grid = Grid(
@@ -416,7 +425,13 @@ def bench(
         overrides=(*file.set, *(overrides or [])),
         out=out or Path(file.out or "bench"),
     )
-    path, failures = run_grid(grid)
+    cluster = None
+    if ray or ray_address:
+        from cnfrl.ray_grid import import_ray
+
+        import_ray()
+        cluster = RayCluster(address=ray_address, cpus_per_task=task_cpus, gpus_per_task=task_gpus, max_retries=retries)
+    path, failures = run_grid(grid, cluster=cluster)
     _print_grid_report(path)
     if failures:
         raise CnfrlError(f"{len(failures)} of the grid's groups failed (the report holds the others): " + "; ".join(failures))

@@ -83,12 +83,18 @@ def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str
     """Mean, median and IQM over (seeds x datasets) score matrices, each with its 95% stratified-bootstrap
     percentile interval (rliable: datasets kept, seeds resampled within each): {algo: {name: (point, low, high)}}."""
     try:
-        from rliable import library, metrics
+        from rliable import library
     except Exception as error:  # arch, under rliable, fails on import with pandas >= 3
         raise ImportError(f"rliable could not be imported ({type(error).__name__}: {error})") from error
 
     def aggregates(matrix: np.ndarray) -> np.ndarray:
-        return np.array([metrics.aggregate_mean(matrix), metrics.aggregate_median(matrix), metrics.aggregate_iqm(matrix)])
+        """rliable's aggregate_mean, aggregate_median and aggregate_iqm in one pass over the arrays: the same
+        values, without scipy's per-call overhead, which made the 50,000 resamples take about 20 s."""
+        task_means = matrix.mean(axis=0)
+        flat = matrix.ravel()
+        cut = int(0.25 * flat.size)
+        middle = np.partition(flat, (cut, flat.size - cut - 1))[cut : flat.size - cut]
+        return np.array([task_means.mean(), np.median(task_means), middle.mean()])
 
     with warnings.catch_warnings():  # arch deprecates the RandomState rliable hands it; the draws are the same
         warnings.simplefilter("ignore", FutureWarning)

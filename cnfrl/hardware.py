@@ -7,6 +7,10 @@ import platform
 
 import jax
 
+# XLA flags that keep a JAX process on one CPU thread: for several trainings sharing a machine's cores (several
+# multi-threaded ones on the same cores over-subscribe them, each running about 5x slower on two cores).
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
 
 def describe_hardware() -> str:
     """The accelerator JAX uses (its model for a GPU), or the CPU with its core count."""

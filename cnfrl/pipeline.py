@@ -32,7 +32,7 @@ from cnfrl.evaluate import evaluate
 from cnfrl.hardware import describe_hardware
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
 from cnfrl.paths import cache_dir
-from cnfrl.reference_scores import ReferenceScores, d4rl_family, reference_scores
+from cnfrl.reference_scores import ReferenceScores, d4rl_family, dataset_score, reference_scores
 from cnfrl.report import write_report
 from cnfrl.train import CHECKPOINT, SeedRun, check_extends, checkpoint_updates, fit_seeds, load_checkpoint
 
@@ -173,14 +173,16 @@ def train_seeds(
     show_progress: bool = True,
     overwrite: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    data: RunData | None = None,
 ) -> tuple[list[tuple[Any, list[dict]]], RunData, list[PretrainResult | None]]:
     """`train_stage` for runs that differ only in seed, trained as one vmapped program, each in its own run
-    directory; returns each seed's (agent, history), the shared dataset and each seed's action model."""
+    directory; returns each seed's (agent, history), the shared dataset and each seed's action model. `data`,
+    when given, is the runs' dataset loaded already (`load_run_data`), e.g. shipped to a Ray worker."""
     check_seed_group(configs)
     for config, run_dir in zip(configs, run_dirs, strict=True):
         _prepare_run_dir(config, Path(run_dir), resume, overwrite)
     config = configs[0]
-    data = load_run_data(config, show_progress)
+    data = data or load_run_data(config, show_progress)
     if config.loop.batch_size > len(data.transitions):
         raise CnfrlError(
             f"loop.batch_size={config.loop.batch_size}: larger than the dataset ({len(data.transitions)} transitions)"
@@ -285,9 +287,10 @@ def run_seeds(
     show_progress: bool = True,
     overwrite: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    data: RunData | None = None,
 ) -> list[dict[str, Any]]:
     """`run` for seeds of one configuration trained together (`train_seeds`); one summary per seed."""
-    _, data, models = train_seeds(configs, run_dirs, resume, show_progress, overwrite, on_progress)
+    _, data, models = train_seeds(configs, run_dirs, resume, show_progress, overwrite, on_progress, data)
     return [_evaluate(Path(run_dir), None, data, model) for run_dir, model in zip(run_dirs, models, strict=True)]
 
 
@@ -366,7 +369,7 @@ def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: Pretrai
         summary["bc_model"] = evaluate(lambda obs: bc_act(obs), data.env_id, episodes, EVAL_SEED, data.references).summary()
     dataset_return = float(np.mean(data.transitions.episode_returns()))
     summary["dataset_return_mean"] = dataset_return
-    summary["dataset_score_mean"] = data.references.score(dataset_return) if data.references else None
+    summary["dataset_score_mean"] = dataset_score(data.references, data.name, data.transitions.metadata, dataset_return)
     write_atomically(run_dir / "eval.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
     write_report(run_dir, summary, history)
     return summary

@@ -60,3 +60,23 @@ def reference_scores(name: str | None, metadata: Mapping[str, Any] | None = None
         if family is not None:
             return ReferenceScores(*D4RL_REFERENCE_RETURNS[family], origin=f"D4RL ({family})")
     return None
+
+
+def dataset_score(
+    references: ReferenceScores | None, name: str | None, metadata: Mapping[str, Any], mean_return: float
+) -> float | None:
+    """A dataset's mean episode return as a normalised score, or None where its episodes are not evaluation
+    episodes (`redraws_goals`)."""
+    if references is None or redraws_goals(name, metadata):
+        return None
+    return references.score(mean_return)
+
+
+def redraws_goals(name: str | None, metadata: Mapping[str, Any]) -> bool:
+    """Whether the dataset is maze2d data, D4RL's or cnfrl's: its goal is re-drawn each time it is reached, so a
+    300-step segment earns a step or two of reward per goal where an evaluation episode stays at its one goal
+    and earns every step. Its normalised return (about -7 for generated maze2d-umaze) says nothing about the
+    data's quality, so none is reported."""
+    candidates = (name, metadata.get("dataset_id"), metadata.get("env_id"))
+    families = [d4rl_family(str(candidate)) or "" for candidate in candidates if candidate]
+    return any(family.startswith("maze2d") for family in families) or str(metadata.get("env_id", "")).startswith("PointMaze")

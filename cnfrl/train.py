@@ -234,7 +234,7 @@ def fit_seeds(
         while any(m.done < loop.updates for m in members):
             done = min(m.done for m in members)
             behind = [m for m in members if m.done == done]
-            for member, (agent, metrics) in zip(behind, _chunk(behind, data, loop, done), strict=True):
+            for member, (agent, metrics) in zip(behind, _chunk(members, behind, data, loop, done), strict=True):
                 member.agent, member.done = agent, done + loop.chunk
                 _record(member, metrics, loop, evaluate, bar)
             if on_progress is not None:
@@ -258,16 +258,22 @@ def _start(run: SeedRun, loop: LoopConfig, resume: bool, open_files: ExitStack, 
     return _Member(agent, run.seed, run_dir, done, history, log, writer, limit)
 
 
-def _chunk(members: list[_Member], data: dict[str, jax.Array], loop: LoopConfig, done: int) -> list[tuple[Any, dict]]:
-    """One chunk of updates for members at the same update count: one seed alone, several vmapped."""
-    keys = [jax.random.fold_in(jax.random.PRNGKey(m.seed), done // loop.chunk) for m in members]
+def _chunk(
+    members: list[_Member], behind: list[_Member], data: dict[str, jax.Array], loop: LoopConfig, done: int
+) -> list[tuple[Any, dict]]:
+    """One chunk of updates for the members `behind` (those at update `done`): one seed alone, else always the
+    whole group vmapped, the others' results dropped, so a seed catching up after a resume computes in the same
+    program, bit for bit, as it did in the uninterrupted group."""
     if len(members) == 1:
-        return [run_updates(members[0].agent, data, keys[0], loop.chunk, loop.batch_size)]
+        key = jax.random.fold_in(jax.random.PRNGKey(members[0].seed), done // loop.chunk)
+        return [run_updates(members[0].agent, data, key, loop.chunk, loop.batch_size)]
+    keys = [jax.random.fold_in(jax.random.PRNGKey(m.seed), done // loop.chunk) for m in members]
     agents, metrics = run_updates_seeds(
         stack_agents([m.agent for m in members]), data, jnp.stack(keys), loop.chunk, loop.batch_size
     )
-    per_seed = [{k: v[i] for k, v in metrics.items()} for i in range(len(members))]
-    return list(zip(unstack_agents(agents, len(members)), per_seed, strict=True))
+    every = unstack_agents(agents, len(members))
+    chosen = {id(member) for member in behind}
+    return [(every[i], {k: v[i] for k, v in metrics.items()}) for i, m in enumerate(members) if id(m) in chosen]
 
 
 def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Callable[[Any], dict[str, float]], bar: Any) -> None:

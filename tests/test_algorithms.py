@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from typing import Any
 
 import jax
@@ -172,7 +173,9 @@ def test_seeds_trained_together_equal_separate_runs(name, tmp_path):
         assert (tmp_path / f"together{seed}" / CHECKPOINT).is_file()
 
 
-def test_seeds_resume_exactly_and_a_seed_cut_off_earlier_catches_up(tmp_path):
+def test_seeds_resume_exactly_and_a_seed_cut_off_earlier_catches_up_exactly(tmp_path):
+    """A group resumed from its checkpoints ends bit for bit as the uninterrupted group, also when a crash left
+    its seeds at different checkpoints (the seed behind catches up inside the same vmapped program)."""
     transitions = bandit(512)
     config = small_config("cnf")
     model = untrained("cnf", transitions)
@@ -184,17 +187,17 @@ def test_seeds_resume_exactly_and_a_seed_cut_off_earlier_catches_up(tmp_path):
     )
     straight = group("straight")
     group("killed", loop=dataclasses.replace(full, updates=20))
+    shutil.copytree(tmp_path / "killed" / "s1", tmp_path / "uneven" / "s1")
     resumed = group("killed", resume=True)
     for (a, _), (b, history) in zip(straight, resumed, strict=True):
         leaves_equal(a, b)
         assert [record["step"] for record in history] == [10, 20, 30, 40]
-    fit(make(0), transitions, dataclasses.replace(full, updates=30), tmp_path / "uneven" / "s0", no_eval, 0, show_progress=False)
-    fit(make(1), transitions, dataclasses.replace(full, updates=10), tmp_path / "uneven" / "s1", no_eval, 1, show_progress=False)
+    group("ahead", loop=dataclasses.replace(full, updates=30))
+    shutil.copytree(tmp_path / "ahead" / "s0", tmp_path / "uneven" / "s0")
     caught_up = group("uneven", resume=True)
     for (a, _), (b, history) in zip(straight, caught_up, strict=True):
         assert [record["step"] for record in history] == [10, 20, 30, 40]
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-            np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-3, atol=1e-3)
+        leaves_equal(a, b)
 
 
 @pytest.fixture(scope="module")

@@ -139,3 +139,36 @@ def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     np.testing.assert_allclose(
         np.asarray(result.model.decode(latents, jnp.asarray(observations[:500]))), actions[:500], atol=1e-3
     )
+
+
+def test_concurrent_callers_pre_train_a_cached_model_once(tmp_path, monkeypatch):
+    """Two processes (here threads) that want the same model take turns on its cache entry: one trains it,
+    the other waits and loads it (Ray workers training cnf and cnf-steady on one dataset share a flow)."""
+    import threading
+
+    from cnfrl.data.transitions import Transitions
+    from cnfrl.models import pretrain
+
+    rng = np.random.default_rng(0)
+    n = 512
+    observations = rng.standard_normal((n, 3)).astype(np.float32)
+    actions = rng.uniform(-0.9, 0.9, (n, 2)).astype(np.float32)
+    ends = np.zeros(n, bool)
+    ends[-1] = True
+    toy = Transitions(observations, actions, np.zeros(n), observations, np.zeros(n), ends, ends)
+    calls = []
+    train = pretrain.pretrain_action_model
+    monkeypatch.setattr(pretrain, "pretrain_action_model", lambda *a, **k: calls.append(1) or train(*a, **k))
+    settings = pretrain.PretrainConfig(epochs=1, batch_size=128, learning_rate=1e-3, grad_clip=1.0, sample_states=16)
+    results = []
+    want = lambda: results.append(
+        pretrain.pretrained_model(toy, "flow", FlowConfig(blocks=2, hidden=8), settings, "toy", tmp_path, show_progress=False)
+    )
+    threads = [threading.Thread(target=want) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 2
+    for a, b in zip(jax.tree.leaves(results[0].model.params), jax.tree.leaves(results[1].model.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -6,6 +6,7 @@ import pytest
 from cnfrl import load_dataset
 from cnfrl.collect.maze import goal_success_rate
 from cnfrl.collect.recipes import collect_dataset
+from cnfrl.data.summary import summarize
 
 
 @pytest.mark.parametrize("maze", ["umaze", "medium"])
@@ -31,3 +32,7 @@ def test_sparse_maze_rewards_goal_arrivals(tmp_path):
     data = load_dataset(collect_dataset("maze2d-umaze", steps=1200, seed=0, root=tmp_path, show_progress=False))
     assert set(np.unique(data.rewards)) <= {0.0, 1.0}
     assert data.rewards.sum() >= 10
+    summary = summarize(data, "maze2d-umaze")
+    assert summary["ref_max_score"] > summary["ref_min_score"] and summary["normalized_return_mean"] is None
+    assert "re-draws its goal on arrival" in summary["normalized_return_note"]
+    assert summarize(data, "d4rl/maze2d-umaze-v1")["normalized_return_mean"] is None

@@ -4,8 +4,11 @@ asked, and never leave half a file."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +27,7 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it vanishes."""
     path = Path(path)
     refuse_overwrite(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    temporary = staging_dir(path.parent, f".{path.name}.") / path.name
     try:
         yield temporary
         if path.is_dir():
@@ -33,6 +35,45 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         shutil.rmtree(temporary.parent, ignore_errors=True)
+
+
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A new temporary folder in `parent` named after this process, for a file or dataset to be moved into place
+    when complete. Folders with the same prefix that a killed process of this host left behind (its PID no longer
+    running) are removed first, so the next write of the same output clears what a kill -9 left."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    for entry in parent.glob(glob.escape(prefix) + "*"):
+        pid, _, rest = entry.name[len(prefix) :].partition("-")
+        if pid.isdigit() and rest.startswith(f"{host}-") and not _running(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{host}-", dir=parent))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block: processes that would produce the same
+    file (two Ray workers pre-training the same flow) take turns, the second finding the first's result. The
+    lock dies with its holder, so a killed process blocks nobody."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_atomically(path: Path, content: bytes | str) -> Path:

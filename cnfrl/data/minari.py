@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from cnfrl.data.files import refuse_overwrite
+from cnfrl.data.files import refuse_overwrite, staging_dir
 from cnfrl.data.flat import RawDataset
 from cnfrl.data.metadata import stored_metadata, to_jsonable
 from cnfrl.data.transitions import Transitions
@@ -143,7 +142,7 @@ def write_minari(transitions: Transitions, dataset_id: str, root: Path | None = 
         for index, rows in enumerate(_episode_slices(transitions))
     ]
     has_refs = metadata.get("ref_min_score") is not None and metadata.get("ref_max_score") is not None
-    staging = Path(tempfile.mkdtemp(prefix=".cnfrl-minari-", dir=root))
+    staging = staging_dir(root, ".cnfrl-minari-")
     try:
         with _minari_path(staging), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cnfrl.data.transitions import Transitions
-from cnfrl.reference_scores import reference_scores
+from cnfrl.reference_scores import dataset_score, reference_scores
 
 
 def summarize(transitions: Transitions, name: str) -> dict[str, Any]:
@@ -36,8 +36,10 @@ def summarize(transitions: Transitions, name: str) -> dict[str, Any]:
             reference_origin=references.origin,
             ref_min_score=references.random_return,
             ref_max_score=references.expert_return,
-            normalized_return_mean=references.score(summary["return_mean"]),
+            normalized_return_mean=dataset_score(references, name, transitions.metadata, summary["return_mean"]),
         )
+        if summary["normalized_return_mean"] is None:
+            summary["normalized_return_note"] = "none: maze2d data re-draws its goal on arrival (not evaluation episodes)"
     unused = transitions.metadata.get("unused_keys")
     if unused:
         summary["unused_keys"] = list(np.atleast_1d(unused))

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from cnfrl.checkpoint import load_params, save_params
-from cnfrl.data.files import write_atomically
+from cnfrl.data.files import exclusive, write_atomically
 from cnfrl.data.transitions import Transitions
 from cnfrl.models import ActionModel, FlowConfig, FlowModel, model_class
 from cnfrl.networks import Normalizer
@@ -247,20 +247,22 @@ def pretrained_model(
     seed: int = 0,
     show_progress: bool = True,
 ) -> PretrainResult:
-    """The `kind` ("flow" or "vae") model for this dataset and configuration: from the cache, else trained now."""
+    """The `kind` ("flow" or "vae") model for this dataset and configuration: from the cache, else trained now
+    (one process at a time per cache entry: another that wants the same model waits and then loads it)."""
     epochs = config.epochs if config.epochs is not None else default_epochs(dataset_name)
     directory = Path(cache_root) / cache_key(transitions.fingerprint, kind, model_config, config, epochs, seed)
-    if (directory / MODEL_FILE).is_file():
-        return load_model(directory)
-    result = pretrain_action_model(
-        transitions,
-        model_class(kind),
-        model_config,
-        dataclasses.replace(config, epochs=epochs),
-        dataset_name,
-        seed,
-        show_progress=show_progress,
-    )
-    save_model(result, directory)
+    with exclusive(directory.with_name(directory.name + ".lock")):
+        if (directory / MODEL_FILE).is_file():
+            return load_model(directory)
+        result = pretrain_action_model(
+            transitions,
+            model_class(kind),
+            model_config,
+            dataclasses.replace(config, epochs=epochs),
+            dataset_name,
+            seed,
+            show_progress=show_progress,
+        )
+        save_model(result, directory)
     result.cache_dir = directory
     return result
