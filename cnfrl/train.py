@@ -277,21 +277,25 @@ def _chunk(
 
 
 def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Callable[[Any], dict[str, float]], bar: Any) -> None:
-    """Log a chunk's metrics; evaluate and checkpoint when it ends an evaluation period."""
+    """Log a chunk's metrics; evaluate and checkpoint when it ends an evaluation period. The metrics line is
+    written before the checkpoint: a process killed between the two resumes from the previous checkpoint and
+    drops the line again, where the other order would lose the line for good."""
     done = member.done
     record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
     _stop_if_diverged(member.run_dir, member.agent, record, member.history, member.q_limit)
-    if done % loop.eval_every == 0 or done == loop.updates:
+    evaluating = done % loop.eval_every == 0 or done == loop.updates
+    if evaluating:
         record.update({f"eval_{k}": v for k, v in evaluate(member.agent).items()})
-        member.history.append(record)
-        save_checkpoint(member.checkpoint, member.agent, done, member.history)
-        evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
-        bar.console.log(f"update {done} (seed {member.seed}): {evaluated}")
     member.log.write(json.dumps(record, allow_nan=False) + "\n")
     member.log.flush()
     for key, value in record.items():
         if key != "step":
             member.writer.add_scalar(key, value, done)
+    if evaluating:
+        member.history.append(record)
+        save_checkpoint(member.checkpoint, member.agent, done, member.history)
+        evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
+        bar.console.log(f"update {done} (seed {member.seed}): {evaluated}")
 
 
 def _description(members: list[_Member]) -> str:

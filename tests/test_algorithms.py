@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import cnfrl.train as train_module
 from cnfrl.agents.registry import ALGORITHMS, algorithm, preset
 from cnfrl.data.transitions import Transitions
 from cnfrl.models import model_class
@@ -141,6 +142,33 @@ def test_resumed_run_equals_uninterrupted_run(name, tmp_path):
     resumed, history = fit(make(), transitions, full, tmp_path / "killed", no_eval, seed=7, resume=True, show_progress=False)
     assert [record["step"] for record in history] == [10, 20, 30, 40]
     leaves_equal(straight, resumed)
+
+
+@pytest.mark.parametrize("dies", ["before", "after"])
+def test_a_run_that_dies_around_a_checkpoint_write_resumes_with_every_metrics_line(dies, tmp_path, monkeypatch):
+    """A process killed just before or just after writing a checkpoint: the resumed run's metrics.jsonl equals an
+    uninterrupted run's (no line lost, none repeated)."""
+    transitions = bandit(512)
+    config = small_config("bc")
+    make = lambda: make_agent(config, run_data(transitions), None)
+    no_eval = lambda agent: {"score_mean": 0.0}
+    loop = LoopConfig(updates=40, batch_size=64, chunk=10, eval_every=20)
+    fit(make(), transitions, loop, tmp_path / "straight", no_eval, seed=3, show_progress=False)
+    save = train_module.save_checkpoint
+
+    def dying(path, agent, updates, history):
+        if updates == 20 and dies == "before":
+            raise KeyboardInterrupt
+        save(path, agent, updates, history)
+        if updates == 20 and dies == "after":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", dying)
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(), transitions, loop, tmp_path / "killed", no_eval, seed=3, show_progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    fit(make(), transitions, loop, tmp_path / "killed", no_eval, seed=3, resume=True, show_progress=False)
+    assert metric_lines(tmp_path / "killed") == metric_lines(tmp_path / "straight")
 
 
 def metric_lines(run_dir) -> list[dict]:

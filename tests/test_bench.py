@@ -84,6 +84,7 @@ def test_a_grid_trains_then_reuses_finished_runs_and_extends_them(local_grid, tm
         assert steps == list(range(50, 501, 50))
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # JAX warns of Ray's fork + exec
 def test_a_ray_grid_equals_the_local_grid_even_when_a_worker_is_killed(local_grid, tmp_path, monkeypatch):
     """Two Ray workers train the grid's two groups; the worker training cnf is killed (SIGKILL) between two of
     its checkpoints. Ray runs its task again, which resumes from the checkpoints: every run ends byte for byte
