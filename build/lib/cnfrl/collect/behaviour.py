@@ -1,0 +1,135 @@
+"""Behaviour policies: train SAC once per task, keep the medium and expert actors, reuse them for every level.
+
+The kept actors (a few hundred KB each) live in the package, `cnfrl/collect/policies/<task>/`, next to
+`training.json`, which records the command that trained them, the evaluation curve, the chosen checkpoints
+and the task's reference returns. The replay buffer of the run (for medium-replay) is cached locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnfrl.checkpoint import load_params, save_params
+from cnfrl.collect.rollout import uniform_random_policy
+from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, train_sac
+from cnfrl.envs import make_env
+from cnfrl.errors import CnfrlError
+from cnfrl.evaluate import evaluate_policy
+from cnfrl.paths import cache_dir
+from cnfrl.reference_scores import D4RL_REFERENCE_RETURNS
+
+PACKAGED_POLICIES = Path(__file__).parent / "policies"
+MEDIUM_D4RL_NORMALIZED = {"hopper": 50.0, "halfcheetah": 40.0, "walker2d": 70.0}
+MEDIUM_TOLERANCE = 0.1
+REFERENCE_EPISODES = 100
+
+
+def policy_dir() -> Path:
+    """Where behaviour policies are kept: $CNFRL_POLICY_DIR, else the ones shipped in the package."""
+    return Path(os.environ.get("CNFRL_POLICY_DIR", PACKAGED_POLICIES))
+
+
+def medium_target_return(task: str, expert_return: float) -> float:
+    """The return a medium policy is stopped at: D4RL's medium behaviour score for the task, else expert / 3."""
+    if task in MEDIUM_D4RL_NORMALIZED:
+        low, high = D4RL_REFERENCE_RETURNS[task]
+        return low + MEDIUM_D4RL_NORMALIZED[task] / 100.0 * (high - low)
+    return expert_return / 3.0
+
+
+def choose_medium(checkpoints: list[Checkpoint], target: float) -> Checkpoint:
+    """The earliest checkpoint within 10% of the target return, else the one closest to it."""
+    for checkpoint in checkpoints:
+        if abs(checkpoint.eval_return_mean - target) <= MEDIUM_TOLERANCE * abs(target):
+            return checkpoint
+    return min(checkpoints, key=lambda c: abs(c.eval_return_mean - target))
+
+
+def train_behaviour(
+    task: str,
+    env_id: str,
+    steps: int,
+    seed: int = 0,
+    medium_return: float | None = None,
+    out_dir: Path | None = None,
+    config: SACConfig = SACConfig(),
+    command: str = "",
+    show_progress: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Train SAC on `env_id`, keep the medium and expert actors and the replay, measure reference returns.
+
+    Kept actors already in `out_dir` (by default the packaged ones every `collect` and reference score rests
+    on) are replaced only with `overwrite`, and the check comes before any training.
+    """
+    out_dir = Path(out_dir) if out_dir is not None else policy_dir() / task
+    if (out_dir / "expert.npz").exists() and not overwrite:
+        raise CnfrlError(
+            f"{out_dir}: holds {task}'s behaviour policies already (behind every dataset and reference score); "
+            "pass --out DIR to keep new ones elsewhere, or --overwrite to replace them"
+        )
+    history, checkpoints, timing = train_sac(env_id, steps, seed, config, show_progress=show_progress)
+    if not checkpoints:
+        raise CnfrlError(f"{task}: no checkpoint was taken; train for at least --eval-every steps ({config.eval_every})")
+    expert = max(checkpoints, key=lambda c: c.eval_return_mean)
+    target = medium_return if medium_return is not None else medium_target_return(task, expert.eval_return_mean)
+    medium = choose_medium(checkpoints, target)
+    action_dim = history["actions"].shape[1]
+    env = make_env(env_id)
+    expert_policy = ActorPolicy(expert.actor_params, action_dim, config.hidden, seed)
+    expert_returns = evaluate_policy(env, expert_policy, REFERENCE_EPISODES, seed=20_000)
+    random_returns = evaluate_policy(env, uniform_random_policy(env, seed), REFERENCE_EPISODES, seed=30_000)
+    save_params(expert.actor_params, out_dir / "expert.npz")
+    save_params(medium.actor_params, out_dir / "medium.npz")
+    save_params(history, cache_dir() / "behaviour" / task / "replay.npz")
+    record = {
+        "task": task,
+        "env_id": env_id,
+        "command": command,
+        "seed": seed,
+        "steps": int(timing["steps"]),
+        "seconds": timing["seconds"],
+        "sac_config": asdict(config),
+        "medium_target_return": target,
+        "medium": {"step": medium.step, "eval_return": medium.eval_return_mean},
+        "expert": {"step": expert.step, "eval_return": expert.eval_return_mean},
+        "ref_min_score": float(random_returns.mean()),
+        "ref_max_score": float(expert_returns.mean()),
+        "reference_episodes": REFERENCE_EPISODES,
+        "checkpoints": [[c.step, c.eval_return_mean, c.eval_return_std] for c in checkpoints],
+    }
+    (out_dir / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def load_behaviour(task: str) -> dict[str, Any]:
+    """The training record of a task's behaviour policies; a one-line error if none was trained."""
+    path = policy_dir() / task / "training.json"
+    if not path.is_file():
+        raise CnfrlError(f"{task}: no trained behaviour policy in {path.parent}; run `cnfrl behaviour train {task}` first")
+    return json.loads(path.read_text())
+
+
+def behaviour_policy(task: str, which: str, seed: int) -> ActorPolicy:
+    """The stochastic medium or expert actor of a task, as D4RL collected with them."""
+    record = load_behaviour(task)
+    params = load_params(policy_dir() / task / f"{which}.npz")
+    head = params["MLP_0"]
+    action_dim = head[f"Dense_{len(record['sac_config']['hidden'])}"]["bias"].shape[0] // 2
+    return ActorPolicy(params, action_dim, tuple(record["sac_config"]["hidden"]), seed)
+
+
+def medium_replay(task: str) -> dict[str, np.ndarray]:
+    """The behaviour run's replay buffer up to the medium checkpoint (D4RL's medium-replay)."""
+    record = load_behaviour(task)
+    path = cache_dir() / "behaviour" / task / "replay.npz"
+    if not path.is_file():
+        raise CnfrlError(f"{task}: the behaviour run's replay buffer is not cached at {path}; re-run `{record['command']}`")
+    history = load_params(path)
+    return {key: value[: record["medium"]["step"]] for key, value in history.items()}

@@ -1,0 +1,338 @@
+"""The report over many finished runs (`cnfrl report`, and what `cnfrl bench` writes): scores per dataset and
+algorithm as mean +- std over seeds, aggregates over datasets with bootstrap confidence intervals, learning
+curves, action-model diagnostics, as Markdown, CSV and plots a paper can take.
+
+Each run directory contributes its eval.json (final evaluation, BC through its action model, the dataset's
+mean, hardware), the evaluations in metrics.jsonl (its learning curve) and, if it has one, model/ (the action
+model's pre-training record). Runs of one algorithm on one dataset form a cell, whatever their seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnfrl.errors import CnfrlError
+from cnfrl.report import metric_unit, plt, summary_metric
+
+LAST_EVALUATIONS = 4
+BOOTSTRAP_REPS = 50_000
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one finished run reports: its eval.json summary, its evaluation curve and its action model's record."""
+
+    run_dir: Path
+    summary: dict
+    curve: dict[int, float]
+    model_epochs: list[dict]
+
+    @property
+    def algo(self) -> str:
+        """The algorithm's registry name."""
+        return str(self.summary["algo"])
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's name as the run recorded it."""
+        return str(self.summary["dataset"])
+
+    @property
+    def final(self) -> float:
+        """The final evaluation (eval.json)."""
+        return float(self.summary["final"][summary_metric(self.summary)])
+
+    @property
+    def last_mean(self) -> float:
+        """Mean of the last LAST_EVALUATIONS evaluations of training (fewer if the run made fewer)."""
+        steps = sorted(self.curve)[-LAST_EVALUATIONS:]
+        return float(np.mean([self.curve[step] for step in steps])) if steps else self.final
+
+
+def load_run(run_dir: Path) -> RunResult:
+    """Read a finished run (eval.json, metrics.jsonl, model/metrics.jsonl); a one-line error names what is missing."""
+    run_dir = Path(run_dir)
+    eval_path = run_dir / "eval.json"
+    if not eval_path.is_file():
+        raise CnfrlError(f"{run_dir}: no eval.json; finish the run (`cnfrl run`) or evaluate it (`cnfrl evaluate {run_dir}`)")
+    summary = json.loads(eval_path.read_text())
+    metric = summary_metric(summary)
+    curve = {}
+    metrics_path = run_dir / "metrics.jsonl"
+    if metrics_path.is_file():
+        for line in metrics_path.read_text().splitlines():
+            record = json.loads(line)
+            if f"eval_{metric}" in record:
+                curve[record["step"]] = record[f"eval_{metric}"]
+    model_path = run_dir / "model" / "metrics.jsonl"
+    epochs = [json.loads(line) for line in model_path.read_text().splitlines()] if model_path.is_file() else []
+    return RunResult(run_dir, summary, curve, epochs)
+
+
+def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Mean, median and IQM over (seeds x datasets) score matrices, each with its 95% stratified-bootstrap
+    percentile interval (rliable: datasets kept, seeds resampled within each): {algo: {name: (point, low, high)}}."""
+    try:
+        from rliable import library
+    except Exception as error:  # arch, under rliable, fails on import with pandas >= 3
+        raise ImportError(f"rliable could not be imported ({type(error).__name__}: {error})") from error
+
+    def aggregates(matrix: np.ndarray) -> np.ndarray:
+        """rliable's aggregate_mean, aggregate_median and aggregate_iqm in one pass over the arrays: the same
+        values, without scipy's per-call overhead, which made the 50,000 resamples take about 20 s."""
+        task_means = matrix.mean(axis=0)
+        flat = matrix.ravel()
+        cut = int(0.25 * flat.size)
+        middle = np.partition(flat, (cut, flat.size - cut - 1))[cut : flat.size - cut]
+        return np.array([task_means.mean(), np.median(task_means), middle.mean()])
+
+    with warnings.catch_warnings():  # arch deprecates the RandomState rliable hands it; the draws are the same
+        warnings.simplefilter("ignore", FutureWarning)
+        points, intervals = library.get_interval_estimates(
+            scores,
+            aggregates,
+            reps=BOOTSTRAP_REPS,
+            confidence_interval_size=CONFIDENCE,
+            random_state=np.random.RandomState(seed),
+        )
+    names = ("mean", "median", "IQM")
+    return {
+        algo: {
+            name: (float(points[algo][i]), float(intervals[algo][0][i]), float(intervals[algo][1][i]))
+            for i, name in enumerate(names)
+        }
+        for algo in scores
+    }
+
+
+def write_grid_report(run_dirs: list[Path], out_dir: Path) -> Path:
+    """Write report.md, scores.csv and one learning-curve plot per dataset for the runs; returns report.md's path."""
+    if not run_dirs:
+        raise CnfrlError("no run directories given; e.g. cnfrl report runs/*-cnf-* runs/*-bc-* --out report")
+    runs = [load_run(path) for path in run_dirs]
+    metrics = {summary_metric(run.summary) for run in runs}
+    if len(metrics) > 1:
+        raise CnfrlError(
+            "some runs report normalised scores and some only returns; report runs on datasets with reference scores together"
+        )
+    unit = metric_unit(metrics.pop())
+    cells: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
+    for run in runs:
+        cells[(run.dataset, run.algo)].append(run)
+    datasets = sorted({run.dataset for run in runs})
+    algos = list(dict.fromkeys(run.algo for run in runs))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    caption = _caption(runs)
+    lines = [
+        "# cnfrl results",
+        "",
+        f"{unit.capitalize()} of the deterministic policy, mean +- std over seeds (n = seeds). {caption}",
+        "",
+        *_warnings(cells),
+        f"## Mean of the last {LAST_EVALUATIONS} evaluations",
+        "",
+        f"_{caption}_",
+        "",
+        *_score_table(cells, datasets, algos, lambda run: run.last_mean),
+        "",
+        "## Last evaluation (eval.json)",
+        "",
+        f"_{caption}_",
+        "",
+        *_score_table(cells, datasets, algos, lambda run: run.final),
+        "",
+        *_aggregate_section(cells, datasets, algos, caption),
+        "## Learning curves",
+        "",
+    ]
+    for dataset in datasets:
+        name = _curve_plot(dataset, {algo: cells[(dataset, algo)] for algo in algos if (dataset, algo) in cells}, unit, out_dir)
+        lines += [f"![{dataset}]({name})", ""]
+    lines += _model_section(cells, caption)
+    _write_csv(runs, out_dir / "scores.csv")
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _caption(runs: list[RunResult]) -> str:
+    def values(key: Callable[[RunResult], Any]) -> str:
+        return ", ".join(str(value) for value in dict.fromkeys(key(run) for run in runs))
+
+    seeds = sorted({int(run.summary["seed"]) for run in runs})
+    return (
+        f"Hardware: {values(lambda run: run.summary.get('hardware', 'not recorded'))}; "
+        f"preset {values(lambda run: run.summary.get('preset', '?'))}; "
+        f"{values(lambda run: format(run.summary['updates'], ','))} updates; "
+        f"seeds {', '.join(map(str, seeds))}; "
+        f"{values(lambda run: run.summary['eval_episodes'])} episodes per evaluation."
+    )
+
+
+def _warnings(cells: dict[tuple[str, str], list[RunResult]]) -> list[str]:
+    """Cells whose runs differ in length or repeat a seed: their means mix unlike things, so the report says so."""
+    found = []
+    for (dataset, algo), members in cells.items():
+        updates = sorted({int(run.summary["updates"]) for run in members})
+        if len(updates) > 1:
+            lengths = ", ".join(f"{u:,}" for u in updates)
+            found.append(f"- {algo} on {dataset}: runs of different lengths ({lengths} updates) averaged together")
+        seeds = [int(run.summary["seed"]) for run in members]
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+        if repeated:
+            found.append(f"- {algo} on {dataset}: seed {', '.join(map(str, repeated))} given more than once, counted each time")
+    return ["**Warnings**", "", *found, ""] if found else []
+
+
+def _score_table(
+    cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str], value: Callable[[RunResult], float]
+) -> list[str]:
+    lines = ["| dataset | " + " | ".join(algos) + " |", "|---|" + "---:|" * len(algos)]
+    for dataset in datasets:
+        row = []
+        for algo in algos:
+            members = cells.get((dataset, algo), [])
+            scores = [value(run) for run in members]
+            row.append(f"{np.mean(scores):.1f} +- {np.std(scores):.1f} ({len(scores)})" if scores else "-")
+        lines.append(f"| {dataset} | " + " | ".join(row) + " |")
+    return lines
+
+
+def score_matrices(cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str]) -> dict[str, np.ndarray]:
+    """(seeds x datasets) matrices of the mean of the last evaluations, per algorithm that ran on every dataset;
+    each dataset contributes its lowest seeds, as many as the dataset with the fewest has."""
+    matrices = {}
+    for algo in algos:
+        if not all((dataset, algo) in cells for dataset in datasets):
+            continue
+        per_dataset = [sorted(cells[(dataset, algo)], key=lambda run: run.summary["seed"]) for dataset in datasets]
+        seeds = min(len(members) for members in per_dataset)
+        matrices[algo] = np.array([[members[i].last_mean for members in per_dataset] for i in range(seeds)])
+    return matrices
+
+
+def _aggregate_section(
+    cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str], caption: str
+) -> list[str]:
+    matrices = score_matrices(cells, datasets, algos)
+    if not matrices:
+        return []
+    heading = f"## Aggregates over {len(datasets)} dataset{'s' if len(datasets) > 1 else ''}"
+    try:
+        estimates = interval_estimates(matrices)
+    except ImportError as error:  # the scores are still worth a report; say what is missing
+        return [heading, "", f"Not computed: {error}; `pip install rliable`.", ""]
+    lines = [
+        heading,
+        "",
+        f"_{caption}_ Mean of the last {LAST_EVALUATIONS} evaluations per run; point estimate "
+        f"[{CONFIDENCE:.0%} stratified-bootstrap interval, {BOOTSTRAP_REPS:,} resamples, rliable]; only algorithms that "
+        "ran on every dataset.",
+        "",
+        "| algorithm | runs | mean | median | IQM |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for algo, estimate in estimates.items():
+        shown = [f"{point:.1f} [{low:.1f}, {high:.1f}]" for point, low, high in estimate.values()]
+        lines.append(f"| {algo} | {matrices[algo].size} | " + " | ".join(shown) + " |")
+    return [*lines, ""]
+
+
+def _curve_plot(dataset: str, by_algo: dict[str, list[RunResult]], unit: str, out_dir: Path) -> str:
+    name = "curves-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset) + ".png"
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for algo, members in by_algo.items():
+        steps = sorted(set.intersection(*(set(run.curve) for run in members)))
+        if not steps:
+            continue
+        values = np.array([[run.curve[step] for step in steps] for run in members])
+        mean, std = values.mean(0), values.std(0)
+        axis.plot(steps, mean, marker="o", markersize=3, label=f"{algo} (n={len(members)})")
+        axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    axis.set_title(dataset)
+    axis.set_xlabel("updates")
+    axis.set_ylabel(unit)
+    axis.grid(alpha=0.3)
+    if axis.lines:
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out_dir / name, dpi=120)
+    plt.close(figure)
+    return name
+
+
+def _model_section(cells: dict[tuple[str, str], list[RunResult]], caption: str) -> list[str]:
+    rows = []
+    for (dataset, algo), members in sorted(cells.items()):
+        with_model = [run for run in members if "model" in run.summary]
+        if not with_model:
+            continue
+        best = [_best_epoch_record(run) for run in with_model]
+        bc = [run.summary["bc_model"][summary_metric(run.summary)] for run in with_model if "bc_model" in run.summary]
+        rows.append(
+            f"| {dataset} | {algo} | {with_model[0].summary['model']['kind']} "
+            f"| {_spread([run.summary['model']['best_epoch'] for run in with_model], '.0f')} "
+            f"| {_spread([r['val_loss'] for r in best if r], '.3f')} "
+            f"| {_spread([r['sample_error_mean'] for r in best if r and 'sample_error_mean' in r], '.3f')} "
+            f"| {_spread(bc, '.1f')} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## Action models",
+        "",
+        f"_{caption}_ At the epoch each run kept (lowest validation loss); mean +- std over seeds.",
+        "",
+        "| dataset | algorithm | model | best epoch | validation loss | sample error | BC through the model |",
+        "|---|---|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+    ]
+
+
+def _best_epoch_record(run: RunResult) -> dict:
+    best = run.summary["model"]["best_epoch"]
+    return next((record for record in run.model_epochs if record.get("epoch") == best), {})
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    if not values:
+        return "-"
+    return f"{np.mean(values):{fmt}} +- {np.std(values):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
+
+
+def _write_csv(runs: list[RunResult], path: Path) -> None:
+    columns = ["dataset", "algo", "seed", "preset", "updates", "hardware", "final", f"mean_last_{LAST_EVALUATIONS}"]
+    columns += ["bc_model", "dataset_mean", "run_dir"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for run in sorted(runs, key=lambda run: (run.dataset, run.algo, run.summary["seed"])):
+            metric = summary_metric(run.summary)
+            bc = run.summary.get("bc_model", {}).get(metric)
+            writer.writerow(
+                [
+                    run.dataset,
+                    run.algo,
+                    run.summary["seed"],
+                    run.summary.get("preset", ""),
+                    run.summary["updates"],
+                    run.summary.get("hardware", ""),
+                    f"{run.final:.4f}",
+                    f"{run.last_mean:.4f}",
+                    "" if bc is None else f"{bc:.4f}",
+                    "" if run.summary.get(f"dataset_{metric}") is None else f"{run.summary[f'dataset_{metric}']:.4f}",
+                    str(run.run_dir),
+                ]
+            )

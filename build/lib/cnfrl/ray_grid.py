@@ -1,0 +1,170 @@
+"""`cnfrl bench --ray`: a grid's groups of seeds as Ray tasks, on this machine or on a Ray cluster.
+
+Each (algorithm, dataset) group is one task asking for `cpus_per_task` CPUs and `gpus_per_task` GPUs. It trains
+its seeds as the local runner does (`pipeline.run_seeds`, seeds vmapped) into the same run directories, resuming
+from whatever checkpoints they hold, so a retry after a worker dies is a resume: Ray starts the task again on
+another worker (up to `max_retries` times) and every run ends as an undisturbed one would. Datasets are loaded
+once, here, and reach the workers through Ray's object store, so no worker reads or generates one itself. Run
+directories must be visible at the same path on every node (a shared file system); so should CNFRL_CACHE if
+nodes are to share pre-trained flows.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from cnfrl.bench import RayCluster, group_name, remaining_updates, scores_text
+from cnfrl.config import RunConfig
+from cnfrl.errors import CnfrlError
+from cnfrl.hardware import SINGLE_THREAD_XLA
+from cnfrl.pipeline import RunData, load_run_data, run_seeds
+from cnfrl.progress import progress_bar
+
+# Environment variables a worker must see as the driver does: where pre-trained models and datasets live.
+SHARED_SETTINGS = ("CNFRL_CACHE", "MINARI_DATASETS_PATH")
+
+
+def import_ray() -> Any:
+    """Ray, or a one-line error saying how to install it (it is an optional extra)."""
+    try:
+        import ray
+    except ModuleNotFoundError as error:
+        raise CnfrlError("--ray needs Ray, an optional extra: pip install 'cnfrl[ray]' (or pip install ray)") from error
+    return ray
+
+
+def train_on_ray(
+    todo: list[tuple[list[RunConfig], list[Path]]], cluster: RayCluster, header: str, show_progress: bool
+) -> list[str]:
+    """Train the groups as Ray tasks (Ray started here unless `cluster.address` names a cluster, or this process
+    has connected already); one line per group that failed."""
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        with warnings.catch_warnings():  # JAX warns of any fork; Ray's is a fork + exec of its own processes
+            warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+            context = ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        with progress_bar() as bar:
+            bar.console.log(header)
+            if started_here and getattr(context, "dashboard_url", None):
+                bar.console.log(f"Ray dashboard: http://{context.dashboard_url}")
+            return _run_tasks(ray, todo, cluster, bar, show_progress)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def runtime_env(cluster: RayCluster) -> dict[str, Any]:
+    """What every worker's environment needs: the driver's cache and dataset paths and, for one-CPU CPU tasks,
+    single-threaded XLA (several multi-threaded JAX processes on the same cores slow each other down ~5x)."""
+    env_vars = {name: str(Path(os.environ[name]).absolute()) for name in SHARED_SETTINGS if name in os.environ}
+    if cluster.gpus_per_task == 0 and cluster.cpus_per_task <= 1:
+        env_vars["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+    return {"env_vars": env_vars}
+
+
+def _run_tasks(ray: Any, todo: list[tuple[list[RunConfig], list[Path]]], cluster: RayCluster, bar: Any, show: bool) -> list[str]:
+    """Submit every group, then follow them to the end: progress over the grid, scores as groups finish."""
+    tracker = ray.remote(num_cpus=0)(GroupTracker).remote()
+    made = {group_name(configs): _updates_made(configs, dirs) for configs, dirs in todo}
+    total = sum(c.loop.updates for configs, _ in todo for c in configs)
+    progress = bar.add_task("ray", total=total, completed=sum(made.values()), visible=show)
+    pending = _submit(ray, todo, cluster, tracker, show)
+    failures: list[str] = []
+    finished: set[str] = set()
+    attempts_seen: dict[str, int] = {}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        for ref in ready:
+            name = pending.pop(ref)
+            finished.add(name)
+            failure = _outcome(ray, ref, name, cluster, bar)
+            if failure:
+                failures.append(failure)
+        updates, attempts = ray.get(tracker.state.remote())
+        made.update(updates)
+        for name, count in attempts.items():
+            if count > attempts_seen.get(name, 1):
+                bar.console.log(f"[yellow]{name}: its worker was lost; resumed from its last checkpoint (attempt {count})")
+            attempts_seen[name] = count
+        running = len(set(attempts) - finished)
+        bar.update(
+            progress,
+            completed=sum(made.values()),
+            description=f"ray: {len(finished)} done, {running} running, {len(todo) - len(finished) - running} queued",
+        )
+    return failures
+
+
+def _submit(
+    ray: Any, todo: list[tuple[list[RunConfig], list[Path]]], cluster: RayCluster, tracker: Any, show: bool
+) -> dict[Any, str]:
+    """One task per group, each dataset loaded here once and put in the object store; {task's ref: group name}."""
+    task, env = ray.remote(_train_group), runtime_env(cluster)
+    datasets: dict[tuple[Any, ...], Any] = {}
+    pending = {}
+    for configs, dirs in todo:
+        key = (configs[0].dataset, configs[0].env)
+        if key not in datasets:
+            datasets[key] = ray.put(load_run_data(configs[0], show_progress=show))
+        name = group_name(configs)
+        options = {"name": name, "num_cpus": cluster.cpus_per_task, "num_gpus": cluster.gpus_per_task, "runtime_env": env}
+        ref = task.options(**options, max_retries=cluster.max_retries, retry_exceptions=False).remote(
+            configs, [Path(d).absolute() for d in dirs], datasets[key], tracker, name
+        )
+        pending[ref] = name
+    return pending
+
+
+def _outcome(ray: Any, ref: Any, name: str, cluster: RayCluster, bar: Any) -> str | None:
+    """Log a finished task's scores; the failure line if it failed (an error in the run, or workers lost)."""
+    try:
+        bar.console.log(f"{name}: {scores_text(ray.get(ref))}")
+        return None
+    except ray.exceptions.RayTaskError as error:
+        failure = f"{name}: {error.cause}"
+    except ray.exceptions.RayError as error:
+        failure = (
+            f"{name}: its worker was lost {cluster.max_retries + 1} times ({type(error).__name__}); run the grid again to resume"
+        )
+    bar.console.log(f"[red]failed[/]: {failure}")
+    return failure
+
+
+class GroupTracker:
+    """A Ray actor the tasks report to: updates each group has made (its checkpoints' plus its current attempt's),
+    and how many times each task started."""
+
+    def __init__(self) -> None:
+        self.updates: dict[str, int] = {}
+        self.attempts: dict[str, int] = {}
+
+    def started(self, name: str, updates: int) -> None:
+        """A task began (or began again after its worker died) with `updates` made already (its checkpoints')."""
+        self.updates[name] = updates
+        self.attempts[name] = self.attempts.get(name, 0) + 1
+
+    def advanced(self, name: str, updates: int) -> None:
+        """The task made `updates` more updates (summed over its seeds)."""
+        self.updates[name] += updates
+
+    def state(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Updates made per group, and how many times each task started."""
+        return self.updates, self.attempts
+
+
+def _train_group(configs: list[RunConfig], run_dirs: list[Path], data: RunData, tracker: Any, name: str) -> list[dict[str, Any]]:
+    """One Ray task: a group's seeds trained (or resumed) and evaluated; their eval.json summaries."""
+    tracker.started.remote(name, _updates_made(configs, run_dirs))
+    return run_seeds(
+        configs, run_dirs, resume=True, show_progress=False, on_progress=lambda n: tracker.advanced.remote(name, n), data=data
+    )
+
+
+def _updates_made(configs: list[RunConfig], run_dirs: list[Path]) -> int:
+    """The updates a group's checkpoints hold, summed over its seeds."""
+    return sum(c.loop.updates for c in configs) - remaining_updates([(configs, run_dirs)])
