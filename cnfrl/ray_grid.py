@@ -46,7 +46,14 @@ def train_on_ray(
     if started_here:
         with warnings.catch_warnings():  # JAX warns of any fork; Ray's is a fork + exec of its own processes
             warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
-            context = ray.init(address=cluster.address, log_to_driver=False)
+            try:
+                context = ray.init(address=cluster.address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                where = f"the Ray cluster at {cluster.address}" if cluster.address else "a local Ray"
+                raise CnfrlError(
+                    f"could not start or reach {where} ({str(error).splitlines()[0]}); "
+                    "on the head node run `ray start --head`, then pass its HEAD_IP:6379 to --ray-address"
+                ) from error
     try:
         with progress_bar() as bar:
             bar.console.log(header)

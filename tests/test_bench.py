@@ -16,7 +16,7 @@ import pytest
 from cnfrl.bench import Grid, RayCluster, load_grid_file, run_grid
 from cnfrl.collect.recipes import collect_dataset
 from cnfrl.errors import CnfrlError
-from cnfrl.ray_grid import import_ray
+from cnfrl.ray_grid import import_ray, train_on_ray
 from cnfrl.train import CHECKPOINT, checkpoint_updates
 
 TINY = (
@@ -136,6 +136,12 @@ def worker_pids(title: str) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def test_no_cluster_at_the_address_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(CnfrlError, match=r"could not start or reach the Ray cluster at auto \(Could not find any running Ray"):
+        train_on_ray([], RayCluster(address="auto"), "", show_progress=False)
 
 
 def test_ray_missing_is_a_one_line_hint(monkeypatch):
