@@ -33,7 +33,7 @@ from report import write_table
 
 from cnfrl.agents.registry import algorithm, preset
 from cnfrl.config import RunConfig, applicable, with_overrides
-from cnfrl.hardware import SINGLE_THREAD_XLA
+from cnfrl.hardware import single_thread_xla_flags
 
 VARIANT, FAITHFUL = "cnf-steady", "cnf"
 LAST = 4
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.jobs > 1:
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+        os.environ["XLA_FLAGS"] = single_thread_xla_flags()
     specs = {row: (row, []) for row in args.rows}
     if args.ablations:
         specs.update(ablation_rows(args.preset))

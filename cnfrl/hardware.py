@@ -7,9 +7,14 @@ import platform
 
 import jax
 
-# XLA flags that keep a JAX process on one CPU thread: for several trainings sharing a machine's cores (several
-# multi-threaded ones on the same cores over-subscribe them, each running about 5x slower on two cores).
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def single_thread_xla_flags() -> str:
+    """XLA_FLAGS for a JAX process kept on one CPU thread (this environment's own flags kept): for several
+    trainings sharing a machine's cores, where multi-threaded ones over-subscribe them and each runs about 5x
+    slower on two cores."""
+    return f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
 
 
 def describe_hardware() -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from cnfrl.bench import RayCluster, group_name, remaining_updates, scores_text
 from cnfrl.config import RunConfig
 from cnfrl.errors import CnfrlError
-from cnfrl.hardware import SINGLE_THREAD_XLA
+from cnfrl.hardware import single_thread_xla_flags
 from cnfrl.pipeline import RunData, load_run_data, run_seeds
 from cnfrl.progress import progress_bar
 
@@ -70,7 +70,7 @@ def runtime_env(cluster: RayCluster) -> dict[str, Any]:
     single-threaded XLA (several multi-threaded JAX processes on the same cores slow each other down ~5x)."""
     env_vars = {name: str(Path(os.environ[name]).absolute()) for name in SHARED_SETTINGS if name in os.environ}
     if cluster.gpus_per_task == 0 and cluster.cpus_per_task <= 1:
-        env_vars["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+        env_vars["XLA_FLAGS"] = single_thread_xla_flags()
     return {"env_vars": env_vars}
 
 
