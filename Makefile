@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-baselines bench-stability bench-sb3 clean
+.PHONY: run test lint bench bench-baselines bench-stability bench-sb3 bench-peers clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-stability: $(STAMP)
 bench-sb3: $(STAMP)
 	test -x .venv-sb3/bin/python || ($(PYTHON) -m venv .venv-sb3 && .venv-sb3/bin/pip install --quiet torch==2.13.0 stable-baselines3 "gymnasium[mujoco]")
 	$(BIN)/python benchmarks/sac_vs_sb3.py --sb3-python .venv-sb3/bin/python --out benchmarks/results/sac_vs_sb3.md
+
+bench-peers: $(STAMP)
+	test -x .venv-peers/bin/python || ($(PYTHON) -m venv .venv-peers && .venv-peers/bin/pip install --quiet d3rlpy==2.8.1 onnx onnxscript)
+	$(BIN)/python benchmarks/peers.py --peer-python .venv-peers/bin/python --with benchmarks/results/stability_cpu.json --out benchmarks/results/peers_cpu.md
 
 clean:
 	rm -rf $(VENV)

@@ -55,6 +55,11 @@ def main() -> None:
         f"mean |a| distances: policy-data {distance(policy_actions, data_actions):.3f}, policy-centre "
         f"{distance(policy_actions, centre_actions):.3f}, centre-data {distance(centre_actions, data_actions):.3f}"
     )
+    latent = agent.latent(agent.actor.params, states, None) / agent.config.latent_bound
+    print(
+        f"actor latent / bound: mean |z| {float(jnp.abs(latent).mean()):.2f}, per dimension within 5% of the bound "
+        + " ".join(f"{float(x):.0%}" for x in (jnp.abs(latent) > 0.95).mean(0))
+    )
     _, log_std = agent.actor.apply_fn({"params": agent.actor.params}, states, method="latent")
     if log_std is not None:
         print(f"actor std (mean) {float(jnp.exp(log_std).mean()):.2e}")
