@@ -5,7 +5,7 @@ d3rlpy (PyTorch) is a peer, not a dependency of cnfrl: it runs in its own interp
 peers see the transitions cnfrl's runs see, and hands it over once as NPZ; the peer trains and saves its greedy
 policy as ONNX every --eval-every updates; this process evaluates each saved policy as `cnfrl train` evaluates
 its own (same environment, episodes and seeds), so the rows share a table with cnfrl's. With --with, the
-stability benchmark's curves (benchmarks/stability.py, same budget and evaluation) join the table as cnfrl's rows.
+stability benchmark's curves (benchmarks/stability.py, same evaluation), cut at --updates, join the table as cnfrl's rows.
 Peer settings are d3rlpy's D4RL reproduction scripts' at cnfrl's cpu-quick sizes: two hidden layers of 256 and
 batch 256 (PLAS: d3rlpy's batch 100 and VAE of 750 x 750, and --plas-warmup VAE-only updates before its --updates
 actor-critic updates, where d3rlpy's script warms up for 500k). Updates/s is the peer's actor-critic training rate,
@@ -128,7 +128,7 @@ def run_peer(python: str, algo: str, dataset: str, seed: int, args: argparse.Nam
     returns = data.transitions.episode_returns()
     actor_critic = peer["epoch_seconds"][max(1, peer["warmup"] // peer["every"]) :]
     rate = peer["every"] * len(actor_critic) / sum(actor_critic)
-    print(f"d3rlpy {algo} on {dataset}, seed {seed}: last {LAST} {np.mean(scores[-LAST:]):.1f}, {rate:.0f} updates/s")
+    print(f"d3rlpy {algo} on {dataset}, seed {seed}: last {LAST} {np.mean(scores[-LAST:]):.1f}, {rate:.0f} updates/s", flush=True)
     return {**peer, "scores": scores, "rate": rate, "dataset_score": data.references.score(float(np.mean(returns)))}
 
 
@@ -156,7 +156,9 @@ def main() -> None:
     rows = [f"d3rlpy {algo}" for algo in args.algos]
     if args.cnfrl_curves is not None:
         for curve in json.loads(args.cnfrl_curves.read_text()):
-            if curve["dataset"] in args.datasets:
+            if curve["dataset"] in args.datasets and args.updates in curve["steps"]:
+                cut = curve["steps"].index(args.updates) + 1
+                curve = {**curve, "steps": curve["steps"][:cut], "scores": curve["scores"][:cut]}
                 results.setdefault((curve["dataset"], f"cnfrl {curve['row']}"), []).append(curve)
         rows += sorted({row for (_, row) in results if row.startswith("cnfrl ")})
     table = summary_rows(results, args.datasets, rows)
@@ -175,8 +177,9 @@ def main() -> None:
         f"Peers: d3rlpy {peer.get('d3rlpy', '?')}, PyTorch {peer.get('torch', '?')} ({peer.get('threads', '?')} threads), "
         f"trained by d3rlpy and evaluated by cnfrl ({args.episodes} episodes every {args.eval_every} updates). 'last {LAST}': "
         f"the mean of the last {LAST} evaluations of a run, then mean +- std over seeds; 'spread': max - min of those "
-        f"{LAST}, averaged over seeds. cnfrl's rows come from the stability benchmark's runs at the same budget; cnfrl's "
-        "update rates are in benchmarks/results/algo_speed_cpu.md."
+        f"{LAST}, averaged over seeds. cnfrl's rows are the stability benchmark's runs, their "
+        f"evaluations up to update {args.updates} (the same schedule, so the same as runs of that length); cnfrl's update "
+        "rates are in benchmarks/results/algo_speed_cpu.md."
     )
     write_table("Peers: d3rlpy beside cnfrl on the same datasets", command, header, table, args.out, notes)
 
