@@ -29,6 +29,9 @@ import numpy as np
 from report import write_table
 from stability import LAST, summary_rows
 
+from cnfrl.agents.registry import preset
+from cnfrl.pipeline import load_run_data
+
 PEER_SCRIPT = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
@@ -94,7 +97,7 @@ def write_dataset(transitions, path: Path) -> None:
 
 
 def onnx_policy(path: Path):
-    """A batched policy (observations in, actions out) from a d3rlpy ONNX file, one row at a time if its batch is fixed."""
+    """A batched policy (observations in, actions out) from a d3rlpy ONNX file, whose batch is fixed at 1."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -103,33 +106,29 @@ def onnx_policy(path: Path):
     return lambda observations: np.stack([row(o) for o in observations])
 
 
-def run_peer(python: str, algo: str, dataset: str, seed: int, args: argparse.Namespace) -> dict:
-    """Train one peer in its interpreter and evaluate its saved policies: the stability benchmark's curve format."""
-    from cnfrl.agents.registry import preset
+def run_peer(python: str, algo: str, seed: int, data, data_path: Path, out: Path, args: argparse.Namespace) -> dict:
+    """Train one peer in its interpreter on the NPZ at `data_path`, then evaluate the policies it saved in `out`:
+    the stability benchmark's curve format."""
     from cnfrl.evaluate import evaluate
-    from cnfrl.pipeline import EVAL_SEED, load_run_data
+    from cnfrl.pipeline import EVAL_SEED
 
-    data = load_run_data(dataclasses.replace(preset("cpu-quick", "bc"), dataset=dataset), show_progress=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        write_dataset(data.transitions, Path(tmp) / "data.npz")
-        settings = [str(x) for x in (seed, args.updates, args.eval_every, args.plas_warmup)]
-        result = subprocess.run(
-            [python, "-c", PEER_SCRIPT, str(Path(tmp) / "data.npz"), algo, tmp, *settings], capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"d3rlpy {algo} on {dataset} failed:\n{result.stderr[-3000:]}")
-        peer = json.loads(result.stdout.strip().splitlines()[-1])
-        scores = [
-            evaluate(onnx_policy(Path(tmp) / f"{step}.onnx"), data.env_id, args.episodes, EVAL_SEED, data.references).summary()[
-                "score_mean"
-            ]
-            for step in peer["steps"]
+    out.mkdir()
+    settings = [str(x) for x in (seed, args.updates, args.eval_every, args.plas_warmup)]
+    result = subprocess.run(
+        [python, "-c", PEER_SCRIPT, str(data_path), algo, str(out), *settings], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"d3rlpy {algo} on {data.env_id} failed:\n{result.stderr[-3000:]}")
+    peer = json.loads(result.stdout.strip().splitlines()[-1])
+    scores = [
+        evaluate(onnx_policy(out / f"{step}.onnx"), data.env_id, args.episodes, EVAL_SEED, data.references).summary()[
+            "score_mean"
         ]
-    returns = data.transitions.episode_returns()
+        for step in peer["steps"]
+    ]
     actor_critic = peer["epoch_seconds"][max(1, peer["warmup"] // peer["every"]) :]
     rate = peer["every"] * len(actor_critic) / sum(actor_critic)
-    print(f"d3rlpy {algo} on {dataset}, seed {seed}: last {LAST} {np.mean(scores[-LAST:]):.1f}, {rate:.0f} updates/s", flush=True)
-    return {**peer, "scores": scores, "rate": rate, "dataset_score": data.references.score(float(np.mean(returns)))}
+    return {**peer, "scores": scores, "rate": rate}
 
 
 def main() -> None:
@@ -148,11 +147,22 @@ def main() -> None:
     results: dict = {}
     speeds: dict = {}
     for dataset in args.datasets:
-        for algo in args.algos:
-            for seed in args.seeds:
-                curve = run_peer(args.peer_python, algo, dataset, seed, args)
-                results.setdefault((dataset, f"d3rlpy {algo}"), []).append(curve)
-                speeds.setdefault(f"d3rlpy {algo}", []).append(curve["rate"])
+        data = load_run_data(dataclasses.replace(preset("cpu-quick", "bc"), dataset=dataset), show_progress=False)
+        dataset_score = data.references.score(float(np.mean(data.transitions.episode_returns())))
+        with tempfile.TemporaryDirectory() as tmp:
+            write_dataset(data.transitions, Path(tmp) / "data.npz")
+            for algo in args.algos:
+                for seed in args.seeds:
+                    curve = run_peer(
+                        args.peer_python, algo, seed, data, Path(tmp) / "data.npz", Path(tmp) / f"{algo}-{seed}", args
+                    )
+                    print(
+                        f"d3rlpy {algo} on {dataset}, seed {seed}: last {LAST} {np.mean(curve['scores'][-LAST:]):.1f}, "
+                        f"{curve['rate']:.0f} updates/s",
+                        flush=True,
+                    )
+                    results.setdefault((dataset, f"d3rlpy {algo}"), []).append({**curve, "dataset_score": dataset_score})
+                    speeds.setdefault(f"d3rlpy {algo}", []).append(curve["rate"])
     rows = [f"d3rlpy {algo}" for algo in args.algos]
     if args.cnfrl_curves is not None:
         for curve in json.loads(args.cnfrl_curves.read_text()):
