@@ -2,8 +2,8 @@
 
 Every (dataset, row, seed) is an ordinary training run (the run's config.json, checkpoints and metrics in
 RUNS/DATASET/ROW/sSEED), with the same budget for every row. A row is a registered algorithm, or with
-`--ablations` the recommended variant with one of its departures from `cnf` set back to `cnf`'s value
-("cnf-steady minus FIELD"): the departures come from comparing the two presets, so each one gets its row.
+`--ablations VARIANT` a CNF variant (cnf-steady, cnf-td3bc) with one of its departures from `cnf` set back to
+`cnf`'s value ("VARIANT minus FIELD"): the departures come from comparing the two presets, so each one gets its row.
 For each row and dataset the table gives the mean of the last 4 evaluations (mean +- std over seeds) and
 their spread (max - min of the last 4, averaged over seeds); one plot per dataset shows the learning curves
 (seed mean, min-max band).
@@ -13,7 +13,7 @@ Action models are pre-trained in this process, one (dataset, seed) at a time, wh
 two multi-threaded JAX trainings on the 2-core CPU over-subscribed it and each ran about 5x slower).
 The table, plots and the per-run curves (same name .json) are rewritten as each run finishes.
 Usage: python benchmarks/stability.py [--datasets hopper-medium walker2d-medium halfcheetah-medium]
-       [--seeds 0 1 2] [--rows cnf cnf-steady bc plas lapo] [--ablations] [--preset cpu-quick]
+       [--seeds 0 1 2] [--rows cnf cnf-steady cnf-td3bc bc plas lapo] [--ablations cnf-td3bc] [--preset cpu-quick]
        [--set loop.updates=50000] [--jobs 2] [--report-only] [--out benchmarks/results/stability_cpu.md]
 """
 
@@ -35,19 +35,19 @@ from cnfrl.agents.registry import algorithm, preset
 from cnfrl.config import RunConfig, applicable, with_overrides
 from cnfrl.hardware import single_thread_xla_flags
 
-VARIANT, FAITHFUL = "cnf-steady", "cnf"
+VARIANTS, FAITHFUL = ("cnf-steady", "cnf-td3bc"), "cnf"
 LAST = 4
 
 
-def ablation_rows(preset_name: str) -> dict[str, tuple[str, list[str]]]:
-    """One row per agent setting in which the variant departs from faithful CNF: that setting put back."""
-    variant, faithful = preset(preset_name, VARIANT).agent, preset(preset_name, FAITHFUL).agent
+def ablation_rows(preset_name: str, name: str) -> dict[str, tuple[str, list[str]]]:
+    """One row per agent setting in which the variant `name` departs from faithful CNF: that setting put back."""
+    variant, faithful = preset(preset_name, name).agent, preset(preset_name, FAITHFUL).agent
     rows = {}
     for field in dataclasses.fields(variant):
         value = getattr(faithful, field.name)
         if getattr(variant, field.name) != value:
             text = json.dumps(list(value) if isinstance(value, tuple) else value)
-            rows[f"{VARIANT} minus {field.name}"] = (VARIANT, [f"agent.{field.name}={text}"])
+            rows[f"{name} minus {field.name}"] = (name, [f"agent.{field.name}={text}"])
     return rows
 
 
@@ -143,8 +143,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["hopper-medium", "walker2d-medium", "halfcheetah-medium"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--rows", nargs="+", default=[FAITHFUL, VARIANT, "bc", "plas", "lapo"])
-    parser.add_argument("--ablations", action="store_true", help="add the variant with each departure put back")
+    parser.add_argument("--rows", nargs="+", default=[FAITHFUL, *VARIANTS, "bc", "plas", "lapo"])
+    parser.add_argument(
+        "--ablations", nargs="*", choices=VARIANTS, default=None, help="add these variants with each departure put back"
+    )
     parser.add_argument("--preset", default="cpu-quick")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], help="override for every run, e.g. loop.updates=50000"
@@ -157,13 +159,13 @@ def main() -> None:
     if args.jobs > 1:
         os.environ["XLA_FLAGS"] = single_thread_xla_flags()
     specs = {row: (row, []) for row in args.rows}
-    if args.ablations:
-        specs.update(ablation_rows(args.preset))
+    for name in args.ablations or []:
+        specs.update(ablation_rows(args.preset, name))
     for algo, _ in specs.values():
         algorithm(algo)
     command = "python benchmarks/stability.py " + " ".join(
         [f"--datasets {' '.join(args.datasets)}", f"--seeds {' '.join(map(str, args.seeds))}", f"--rows {' '.join(args.rows)}"]
-        + (["--ablations"] if args.ablations else [])
+        + ([f"--ablations {' '.join(args.ablations)}"] if args.ablations else [])
         + [f"--preset {args.preset}"]
         + [f"--set {o}" for o in args.overrides]
     )

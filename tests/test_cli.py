@@ -181,7 +181,10 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     unknown = cnfrl("train", "hopper-random", "--preset", "huge")
     assert unknown.returncode == 1 and "huge: unknown preset; choose one of paper, cpu-quick" in unknown.stderr
     no_algo = cnfrl("train", "hopper-random", "--algo", "sac")
-    assert no_algo.returncode == 1 and "sac: unknown algorithm; choose one of cnf, cnf-steady, plas, lapo, bc" in no_algo.stderr
+    assert (
+        no_algo.returncode == 1
+        and "sac: unknown algorithm; choose one of cnf, cnf-steady, cnf-td3bc, plas, lapo, bc" in no_algo.stderr
+    )
     no_model = cnfrl("pretrain", "hopper-random", "--algo", "bc")
     assert no_model.returncode == 1 and "bc pre-trains no action model" in no_model.stderr
 
@@ -201,7 +204,17 @@ def test_halfcheetah_prints_no_mujoco_warning_and_leaves_no_log(tmp_path: Path):
 def test_algos_lists_the_registry():
     result = cnfrl("algos")
     assert result.returncode == 0
-    for name in ("cnf", "cnf-steady", "plas", "lapo", "bc-flow", "cnf-normal-unbounded", "cnf-vae", "cnf-plas-objective"):
+    for name in (
+        "cnf",
+        "cnf-steady",
+        "cnf-td3bc",
+        "plas",
+        "lapo",
+        "bc-flow",
+        "cnf-normal-unbounded",
+        "cnf-vae",
+        "cnf-plas-objective",
+    ):
         assert name in result.stdout
     page = cnfrl("algos", "--markdown")
     docs = Path(__file__).parent.parent / "docs" / "algorithms.md"

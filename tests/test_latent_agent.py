@@ -189,3 +189,32 @@ def test_critics_that_blow_up_while_finite_stop_the_run(tmp_path):
         fit(agent, transitions, loop, tmp_path, lambda agent: {"score_mean": 1.0}, seed=0, show_progress=False)
     healthy = LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), SMALL)
     fit(healthy, transitions, loop, tmp_path / "healthy", lambda agent: {"score_mean": 1.0}, seed=0, show_progress=False)
+
+
+def _scale_critic_outputs(agent: LatentAgent, factor: float) -> LatentAgent:
+    """The same agent with both critics' values multiplied by `factor` (last layer's kernel and bias scaled)."""
+    params = jax.tree_util.tree_map(lambda p: p, agent.critic.params)
+    (ensemble,) = params
+    last = max(params[ensemble], key=lambda name: int(name.split("_")[-1]))
+    params[ensemble][last] = jax.tree_util.tree_map(lambda p: factor * p, params[ensemble][last])
+    return agent.replace(critic=agent.critic.replace(params=params))
+
+
+@pytest.mark.parametrize("bc_alpha", [0.0, 2.5])
+def test_td3bc_actor_loss_does_not_depend_on_the_scale_of_q(bc_alpha):
+    """bc_alpha > 0 normalises the Q term by its mean magnitude (TD3+BC), so Q x 10 leaves the actor's gradient as
+    it was; the plain objective's gradient grows tenfold."""
+    config = dataclasses.replace(SMALL, objective="plas", bc_alpha=bc_alpha)
+    transitions = toy_transitions()
+    agent = LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), config)
+    batch = {k: v[:64] for k, v in device_batches(transitions).items()}
+    states = agent.model.normalize(batch["observations"])
+
+    def actor_gradient(agent):
+        grads, _ = jax.grad(agent._plas_loss, has_aux=True)(agent.actor.params, batch, states, jax.random.PRNGKey(0))
+        return np.concatenate([np.ravel(g) for g in jax.tree_util.tree_leaves(grads)])
+
+    ratio = np.linalg.norm(actor_gradient(_scale_critic_outputs(agent, 10.0))) / np.linalg.norm(actor_gradient(agent))
+    assert ratio == pytest.approx(1.0 if bc_alpha > 0 else 10.0, rel=1e-3)
+    _, info = agent._plas_loss(agent.actor.params, batch, states, jax.random.PRNGKey(0))
+    assert ("bc_error" in info) == (bc_alpha > 0)

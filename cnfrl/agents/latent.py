@@ -7,7 +7,8 @@ model decodes the latent to an action and twin critics judge decoded actions. Tw
   lambda), 100); the critic target samples the actor, no target actor.
 - "plas" (PLAS, and CNF's PLAS-style option): a deterministic latent actor maximising Q1 of the decoded
   action, with a target actor, an optional perturbation of the decoded action (PLAS+P) and the soft
-  clipped double-Q target soft_min * min + (1 - soft_min) * max.
+  clipped double-Q target soft_min * min + (1 - soft_min) * max. With `bc_alpha` > 0 its loss is TD3+BC's,
+  -alpha Q1 / mean|Q1| + mean (a_pi - a_data)^2: the decoded action is also pulled towards the data's.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class LatentConfig:
     draws the latent that sets the weight apart from the one regressed (as the authors' code does);
     `min_log_std` floors the actor's log std so it keeps some entropy; `critic_layer_norm` puts LayerNorm in
     the critics; the first `actor_warmup` updates regress with unit weights (BC through the action model)
-    while the critics learn.
+    while the critics learn. `bc_alpha` > 0 turns the "plas" objective into TD3+BC's (Fujimoto & Gu 2021):
+    the Q term normalised by its batch mean magnitude and weighted by alpha, plus a squared error between the
+    decoded action and the data's.
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)
@@ -63,6 +66,7 @@ class LatentConfig:
     min_log_std: float = LOG_STD_MIN
     critic_layer_norm: bool = False
     actor_warmup: int = 0
+    bc_alpha: float = 0.0
 
 
 class LatentActor(nn.Module):
@@ -200,8 +204,13 @@ class LatentAgent(struct.PyTreeNode):
         return q_data - self.q(self.critic.params, states, jax.lax.stop_gradient(baseline_actions)).min(0)
 
     def _plas_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
-        q = self.q(self.critic.params, states, self.policy_action(params, batch["observations"], None))[0]
-        return -q.mean(), {"policy_q": q.mean()}
+        policy_actions = self.policy_action(params, batch["observations"], None)
+        q = self.q(self.critic.params, states, policy_actions)[0]
+        if self.config.bc_alpha <= 0:
+            return -q.mean(), {"policy_q": q.mean()}
+        q_weight = self.config.bc_alpha / jax.lax.stop_gradient(jnp.abs(q).mean())
+        bc_error = ((policy_actions - batch["actions"]) ** 2).mean()
+        return -q_weight * q.mean() + bc_error, {"policy_q": q.mean(), "bc_error": bc_error}
 
     def act(self, observations: jax.Array) -> jax.Array:
         """Deterministic actions for raw observations: the decoded latent tanh(mean)."""

@@ -51,6 +51,7 @@ STEADY_DEPARTURES: dict[str, Any] = {
     "critic_layer_norm": True,
     "actor_warmup": 10_000,
 }
+TD3BC_DEPARTURES: dict[str, Any] = {"objective": "plas", "latent_bound": 0.5, "bc_alpha": 2.5}
 PLAS = LatentConfig(
     actor_hidden=(400, 300),
     critic_hidden=(400, 300),
@@ -122,13 +123,26 @@ ALGORITHMS: dict[str, Algorithm] = {
             "flow",
             _with_agent(FLOW, replace(CNF, **STEADY_DEPARTURES), replace(CNF_QUICK, **STEADY_DEPARTURES)),
             "CNF, steadier: the same latent actor-critic in the flow's bounded latent, with four departures from the "
-            "authors' code, each a setting that benchmarks/stability.py --ablations puts back one at a time: rewards "
-            "scaled as IQL scales them (reward_scale iql: x 1000 / (max - min episode return)), the scale lambda 1/3 was "
-            "chosen for; LayerNorm critics (critic_layer_norm); an actor log-std floor of -2 so the actor keeps some "
-            "entropy (min_log_std); and 10,000 warm-up updates that regress with unit weights, i.e. BC through the "
-            "flow, while the critics learn (actor_warmup). On generated hopper-, walker2d- and halfcheetah-medium at "
-            "50k updates it is above cnf on all three and steadier on hopper, but above BC only on halfcheetah "
-            "(README, Results).",
+            "authors' code, each a setting that `benchmarks/stability.py --ablations cnf-steady` puts back one at a "
+            "time: rewards scaled as IQL scales them (reward_scale iql: x 1000 / (max - min episode return)), the scale "
+            "lambda 1/3 was chosen for; LayerNorm critics (critic_layer_norm); an actor log-std floor of -2 so the actor "
+            "keeps some entropy (min_log_std); and 10,000 warm-up updates that regress with unit weights, i.e. BC "
+            "through the flow, while the critics learn (actor_warmup). On generated hopper-, walker2d- and "
+            "halfcheetah-medium at 50k updates it is above cnf on all three and the steadiest CNF on hopper, but above "
+            "BC only on halfcheetah; cnf-td3bc scores higher on hopper and walker2d (README, Results).",
+        ),
+        Algorithm(
+            "cnf-td3bc",
+            LatentAgent,
+            "flow",
+            _with_agent(FLOW, replace(CNF, **TD3BC_DEPARTURES), replace(CNF_QUICK, **TD3BC_DEPARTURES)),
+            "CNF with TD3+BC's actor: a deterministic latent actor 0.5 tanh(MLP(s)) in the central half of the frozen "
+            "flow's uniform latent box (latent_bound; each dimension kept within the flow's central quantiles), "
+            "maximising alpha Q1 / mean|Q1| of the decoded action minus the squared error between that action and the "
+            "data's (bc_alpha 2.5, Fujimoto & Gu 2021), with the paper's PLAS-style objective's target actor; critics "
+            "as cnf's. `benchmarks/stability.py --ablations cnf-td3bc` puts each departure back. On generated hopper-, "
+            "walker2d- and halfcheetah-medium at 50k updates it is above BC and faithful cnf on all three and above PLAS "
+            "on hopper and halfcheetah, but not steady on hopper: 80-90 until 30k updates, then 37-65 (README, Results).",
         ),
         Algorithm(
             "plas",
