@@ -23,5 +23,6 @@ def write_table(title: str, command: str, header: list[str], rows: list[list[str
     report = "\n".join(lines)
     print(report)
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(report + "\n")
     return report
