@@ -44,7 +44,7 @@ class LatentConfig:
     the critics; the first `actor_warmup` updates regress with unit weights (BC through the action model)
     while the critics learn. `bc_alpha` > 0 turns the "plas" objective into TD3+BC's (Fujimoto & Gu 2021):
     the Q term normalised by its batch mean magnitude and weighted by alpha, plus a squared error between the
-    decoded action and the data's.
+    decoded action and the data's ("awr" ignores it).
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)

@@ -142,7 +142,8 @@ ALGORITHMS: dict[str, Algorithm] = {
             "data's (bc_alpha 2.5, Fujimoto & Gu 2021), with the paper's PLAS-style objective's target actor; critics "
             "as cnf's. `benchmarks/stability.py --ablations cnf-td3bc` puts each departure back. On generated hopper-, "
             "walker2d- and halfcheetah-medium at 50k updates it is above BC and faithful cnf on all three and above PLAS "
-            "on hopper and halfcheetah, but not steady on hopper: 80-90 until 30k updates, then 37-65 (README, Results).",
+            "on hopper and halfcheetah, but not steady on hopper: about 80-90 up to 25k updates, then 37-79 (README, "
+            "Results).",
         ),
         Algorithm(
             "plas",
