@@ -69,7 +69,9 @@ def leftovers(*folders: Path) -> list[str]:
 
 def test_collection_killed_at_random_points_then_run_again_equals_an_uninterrupted_one(tmp_path):
     """Kills at random times before the dataset is written, and one while it is being written (its staging
-    folder exists): the next run writes the whole dataset, equal to an uninterrupted run's, and clears the rest."""
+    folder exists): the next run writes the whole dataset, equal to an uninterrupted run's, and clears the rest.
+    The last kill can land just after the staging folder was moved into place (the dataset is then whole), so
+    the next run is told that an existing dataset is fine (--exist-ok)."""
     rng = random.Random(0)
     collect = command("collect", "hopper-random", "--steps", "10000")
     took = finish(collect, environment(tmp_path / "straight"))
@@ -78,7 +80,7 @@ def test_collection_killed_at_random_points_then_run_again_equals_an_uninterrupt
     writing = lambda: any(minari.glob(".cnfrl-minari-*/*/*/*/data"))
     moments = [after(rng.uniform(0.2, 0.7) * took) for _ in range(KILLS - 1)]
     kills = sum(kill_when(collect, env, ready) for ready in [*moments, writing])
-    finish(collect, env)
+    finish([*collect, "--exist-ok"], env)
     assert kills == KILLS
     straight = load_dataset(tmp_path / "straight/minari/cnfrl/hopper/random-v0")
     killed = load_dataset(minari / "cnfrl/hopper/random-v0")
