@@ -36,7 +36,8 @@ bench-baselines: $(STAMP)
 	$(BIN)/python benchmarks/baselines.py --out benchmarks/results/baselines_cpu.md
 
 # Faithful CNF, cnf-steady, cnf-td3bc, BC, PLAS and LAPO on generated hopper-, walker2d- and halfcheetah-medium, 3 seeds,
-# 50k updates each, one run at a time (about 40 min per dataset and seed on 2 cores; resumable).
+# 50k updates each, one run at a time (about 30 min per dataset and seed on 2 cores without cnf-td3bc, whose
+# runs took 8-10 min each on one core; resumable).
 bench-stability: $(STAMP)
 	for task in hopper walker2d halfcheetah; do $(BIN)/cnfrl collect $$task-medium --exist-ok; done
 	$(BIN)/python benchmarks/stability.py --set loop.updates=50000 --set eval_episodes=10 --set pretrain.epochs=5 --out benchmarks/results/stability_cpu.md

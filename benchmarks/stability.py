@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rows", nargs="+", default=[FAITHFUL, *VARIANTS, "bc", "plas", "lapo"])
     parser.add_argument(
-        "--ablations", nargs="*", choices=VARIANTS, default=None, help="add these variants with each departure put back"
+        "--ablations", nargs="+", choices=VARIANTS, default=None, help="add these variants with each departure put back"
     )
     parser.add_argument("--preset", default="cpu-quick")
     parser.add_argument(
