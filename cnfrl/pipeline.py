@@ -108,7 +108,9 @@ def make_agent(config: RunConfig, data: RunData, model: PretrainResult | None) -
     """
     spec = algorithm(config.algo)
     own_model = jax.tree_util.tree_map(jnp.copy, model.model) if model else None
-    return spec.agent.create(jax.random.PRNGKey(config.seed), data.transitions, own_model, config.agent)
+    return spec.agent.create(
+        jax.random.PRNGKey(config.seed), data.transitions, own_model, config.agent, updates=config.loop.updates
+    )
 
 
 def _evaluator(data: RunData, episodes: int):

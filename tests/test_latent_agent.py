@@ -218,3 +218,24 @@ def test_td3bc_actor_loss_does_not_depend_on_the_scale_of_q(bc_alpha):
     assert ratio == pytest.approx(1.0 if bc_alpha > 0 else 10.0, rel=1e-3)
     _, info = agent._plas_loss(agent.actor.params, batch, states, jax.random.PRNGKey(0))
     assert ("bc_error" in info) == (bc_alpha > 0)
+
+
+def test_cosine_actor_schedule_reaches_zero_at_the_runs_last_update():
+    """actor_lr_schedule cosine (IQL's actor schedule) decays over the run's updates: with a 2-update run the
+    actor moves on updates 1 and 2, not after; without the run's length it is a one-line error."""
+    transitions = toy_transitions()
+    batch = {k: v[:64] for k, v in device_batches(transitions).items()}
+    config = dataclasses.replace(SMALL, objective="plas", bc_alpha=2.5, actor_lr_schedule="cosine")
+    with pytest.raises(CnfrlError, match="actor_lr_schedule"):
+        LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), config)
+    agent = LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), config, updates=2)
+    params = [agent.actor.params]
+    for _ in range(3):
+        agent, _ = agent.update(batch)
+        params.append(agent.actor.params)
+    moved = [not np.array_equal(*map(_flat, pair)) for pair in zip(params[:-1], params[1:], strict=True)]
+    assert moved == [True, True, False]
+
+
+def _flat(tree) -> np.ndarray:
+    return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(tree)])

@@ -37,9 +37,14 @@ class BCAgent(struct.PyTreeNode):
 
     @classmethod
     def create(
-        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: BCConfig = BCConfig()
+        cls,
+        key: jax.Array,
+        transitions: Transitions,
+        model: ActionModel | None,
+        config: BCConfig = BCConfig(),
+        updates: int | None = None,
     ) -> BCAgent:
-        """A fresh policy; `model` is unused (plain BC needs no action model)."""
+        """A fresh policy; `model` and `updates` are unused (plain BC needs no action model, no schedule)."""
         definition = GaussianHead(config.hidden, transitions.action_dim)
         params = definition.init(key, jnp.zeros((1, transitions.observation_dim)))["params"]
         policy = TrainState.create(apply_fn=definition.apply, params=params, tx=optax.adam(config.learning_rate))
@@ -76,9 +81,14 @@ class ModelBCAgent(struct.PyTreeNode):
 
     @classmethod
     def create(
-        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: ModelBCConfig = ModelBCConfig()
+        cls,
+        key: jax.Array,
+        transitions: Transitions,
+        model: ActionModel | None,
+        config: ModelBCConfig = ModelBCConfig(),
+        updates: int | None = None,
     ) -> ModelBCAgent:
-        """Wrap a trained action model."""
+        """Wrap a trained action model (`updates` is unused: nothing trains)."""
         if model is None:
             raise CnfrlError("BC through an action model needs one; pre-train a flow or VAE first")
         return cls(model, config)

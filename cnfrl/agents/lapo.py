@@ -57,9 +57,14 @@ class LAPOAgent(struct.PyTreeNode):
 
     @classmethod
     def create(
-        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LAPOConfig = LAPOConfig()
+        cls,
+        key: jax.Array,
+        transitions: Transitions,
+        model: ActionModel | None,
+        config: LAPOConfig = LAPOConfig(),
+        updates: int | None = None,
     ) -> LAPOAgent:
-        """Fresh networks; `model` is unused (LAPO trains its own VAE during RL)."""
+        """Fresh networks; `model` and `updates` are unused (LAPO trains its own VAE during RL, at constant rates)."""
         vae_key, actor_key, q_key, v_key, loss_key, rng = jax.random.split(key, 6)
         vae_def = ConditionalVAE(transitions.action_dim, config.vae)
         actor_def = MLP(config.actor_hidden, vae_def.latent_dim)

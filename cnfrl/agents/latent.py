@@ -44,7 +44,8 @@ class LatentConfig:
     the critics; the first `actor_warmup` updates regress with unit weights (BC through the action model)
     while the critics learn. `bc_alpha` > 0 turns the "plas" objective into TD3+BC's (Fujimoto & Gu 2021):
     the Q term normalised by its batch mean magnitude and weighted by alpha, plus a squared error between the
-    decoded action and the data's ("awr" ignores it).
+    decoded action and the data's ("awr" ignores it). `actor_lr_schedule` "cosine" decays the actor's learning
+    rate to 0 over the run's updates, as IQL's actor (the critics keep theirs).
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)
@@ -67,6 +68,7 @@ class LatentConfig:
     critic_layer_norm: bool = False
     actor_warmup: int = 0
     bc_alpha: float = 0.0
+    actor_lr_schedule: Literal["constant", "cosine"] = "constant"
 
 
 class LatentActor(nn.Module):
@@ -114,9 +116,15 @@ class LatentAgent(struct.PyTreeNode):
 
     @classmethod
     def create(
-        cls, key: jax.Array, transitions: Transitions, model: ActionModel | None, config: LatentConfig = LatentConfig()
+        cls,
+        key: jax.Array,
+        transitions: Transitions,
+        model: ActionModel | None,
+        config: LatentConfig = LatentConfig(),
+        updates: int | None = None,
     ) -> LatentAgent:
-        """Fresh actor and critics on top of a trained action model."""
+        """Fresh actor and critics on top of a trained action model; `updates`, the run's length, sets the cosine
+        schedule's horizon."""
         if model is None:
             raise CnfrlError("the latent actor-critic acts through an action model; pre-train a flow or VAE first")
         actor_key, critic_key, rng = jax.random.split(key, 3)
@@ -126,7 +134,7 @@ class LatentAgent(struct.PyTreeNode):
         critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         return cls(
-            actor=TargetTrainState.create_with_target(actor_def.apply, actor_params, optax.adam(config.actor_lr)),
+            actor=TargetTrainState.create_with_target(actor_def.apply, actor_params, optax.adam(_actor_lr(config, updates))),
             critic=TargetTrainState.create_with_target(critic_def.apply, critic_params, optax.adam(config.critic_lr)),
             model=model,
             reward_scale=jnp.asarray(reward_scale(transitions, config.reward_scale), jnp.float32),
@@ -215,6 +223,14 @@ class LatentAgent(struct.PyTreeNode):
     def act(self, observations: jax.Array) -> jax.Array:
         """Deterministic actions for raw observations: the decoded latent tanh(mean)."""
         return self.policy_action(self.actor.params, observations, None)
+
+
+def _actor_lr(config: LatentConfig, updates: int | None) -> float | optax.Schedule:
+    if config.actor_lr_schedule == "constant":
+        return config.actor_lr
+    if updates is None:
+        raise CnfrlError("agent.actor_lr_schedule=cosine decays over the run's updates: pass the run's length")
+    return optax.cosine_decay_schedule(config.actor_lr, max(updates, 1))
 
 
 def _actor(config: LatentConfig, model: ActionModel) -> LatentActor:
