@@ -143,8 +143,8 @@ ALGORITHMS: dict[str, Algorithm] = {
             "actor's learning rate cosine-decayed to 0 over the run (actor_lr_schedule, as IQL's actor); critics as "
             "cnf's. `benchmarks/stability.py --ablations cnf-td3bc` puts each departure back. On generated hopper-, "
             "walker2d- and halfcheetah-medium at 50k updates it is above faithful cnf on all three and above BC and "
-            "PLAS on hopper and halfcheetah, 2 below BC on walker2d; on hopper it scores about 85 up to 25k updates, "
-            "then 45-80 (README, Results).",
+            "PLAS on hopper and halfcheetah, 2 below BC on walker2d; on hopper it scores 72-89 up to 25k updates (once "
+            "51), then 45-81 (README, Results).",
         ),
         Algorithm(
             "plas",
