@@ -212,7 +212,7 @@ def test_td3bc_actor_loss_does_not_depend_on_the_scale_of_q(bc_alpha):
 
     def actor_gradient(agent):
         grads, _ = jax.grad(agent._plas_loss, has_aux=True)(agent.actor.params, batch, states, jax.random.PRNGKey(0))
-        return np.concatenate([np.ravel(g) for g in jax.tree_util.tree_leaves(grads)])
+        return _flat(grads)
 
     ratio = np.linalg.norm(actor_gradient(_scale_critic_outputs(agent, 10.0))) / np.linalg.norm(actor_gradient(agent))
     assert ratio == pytest.approx(1.0 if bc_alpha > 0 else 10.0, rel=1e-3)
