@@ -71,7 +71,8 @@ def tanh_log_det(x: jax.Array) -> jax.Array:
 
 
 class TwinCritic(nn.Module):
-    """Two independent Q(s, a) MLPs evaluated together; returns an array of shape (2, batch).
+    """Independent Q(s, a) MLPs evaluated together (two unless `count` says more, as SAC-N's ensembles); returns an
+    array of shape (count, batch).
 
     `layer_norm` normalises every hidden layer, which keeps offline critics from drifting on actions the data
     never shows (as ReBRAC's critics do).
@@ -79,6 +80,7 @@ class TwinCritic(nn.Module):
 
     hidden: Sequence[int]
     layer_norm: bool = False
+    count: int = 2
 
     @nn.compact
     def __call__(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
@@ -88,13 +90,13 @@ class TwinCritic(nn.Module):
             split_rngs={"params": True},
             in_axes=None,
             out_axes=0,
-            axis_size=2,
+            axis_size=self.count,
         )
         return ensemble(self.hidden, 1, layer_norm=self.layer_norm)(jnp.concatenate([observations, actions], axis=-1))[..., 0]
 
 
 def soft_min_q(q: jax.Array, weight: float) -> jax.Array:
-    """The soft clipped double-Q value weight * min + (1 - weight) * max over the two critics (axis 0)."""
+    """The soft clipped double-Q value weight * min + (1 - weight) * max over the critics (axis 0)."""
     return weight * q.min(0) + (1.0 - weight) * q.max(0)
 
 

@@ -220,6 +220,23 @@ def test_td3bc_actor_loss_does_not_depend_on_the_scale_of_q(bc_alpha):
     assert ("bc_error" in info) == (bc_alpha > 0)
 
 
+@pytest.mark.parametrize("critics", [2, 5])
+def test_a_larger_critic_ensemble_gives_the_actor_its_minimum(critics):
+    """agent.critics sets the ensemble's size; two critics keep TD3's and PLAS's actor on Q1, a larger ensemble
+    (SAC-N's) maximises the minimum over all of them, and its critic target takes the same minimum."""
+    config = dataclasses.replace(SMALL, objective="plas", critics=critics)
+    transitions = toy_transitions()
+    agent = LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), config)
+    batch = {k: v[:64] for k, v in device_batches(transitions).items()}
+    states = agent.model.normalize(batch["observations"])
+    q = agent.q(agent.critic.params, states, agent.policy_action(agent.actor.params, batch["observations"], None))
+    assert q.shape == (critics, 64)
+    loss, _ = agent._plas_loss(agent.actor.params, batch, states, jax.random.PRNGKey(0))
+    expected = q[0] if critics == 2 else q.min(0)
+    np.testing.assert_allclose(loss, -expected.mean(), rtol=1e-6)
+    assert critics == 2 or not np.allclose(q[0].mean(), q.min(0).mean())
+
+
 def test_cosine_actor_schedule_reaches_zero_at_the_runs_last_update():
     """actor_lr_schedule cosine (IQL's actor schedule) decays over the run's updates: with a 2-update run the
     actor moves on updates 1 and 2, not after; without the run's length it is a one-line error."""

@@ -45,7 +45,8 @@ class LatentConfig:
     while the critics learn. `bc_alpha` > 0 turns the "plas" objective into TD3+BC's (Fujimoto & Gu 2021):
     the Q term normalised by its batch mean magnitude and weighted by alpha, plus a squared error between the
     decoded action and the data's ("awr" ignores it). `actor_lr_schedule` "cosine" decays the actor's learning
-    rate to 0 over the run's updates, as IQL's actor (the critics keep theirs).
+    rate to 0 over the run's updates, as IQL's actor (the critics keep theirs). `critics` > 2 trains that many
+    critics (SAC-N's ensemble): the target and the "plas" actor then take the minimum over all of them.
     """
 
     actor_hidden: tuple[int, ...] = (256, 256, 256)
@@ -69,6 +70,7 @@ class LatentConfig:
     actor_warmup: int = 0
     bc_alpha: float = 0.0
     actor_lr_schedule: Literal["constant", "cosine"] = "constant"
+    critics: int = 2
 
 
 class LatentActor(nn.Module):
@@ -131,7 +133,7 @@ class LatentAgent(struct.PyTreeNode):
         observations, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, model.action_dim))
         actor_def = _actor(config, model)
         actor_params = actor_def.init(actor_key, observations, actions)["params"]
-        critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm)
+        critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm, config.critics)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         return cls(
             actor=TargetTrainState.create_with_target(actor_def.apply, actor_params, optax.adam(_actor_lr(config, updates))),
@@ -158,7 +160,7 @@ class LatentAgent(struct.PyTreeNode):
         return actions
 
     def q(self, params: Any, states: jax.Array, actions: jax.Array) -> jax.Array:
-        """Both critics' values, shape (2, batch)."""
+        """Every critic's value, shape (critics, batch)."""
         return self.critic.apply_fn({"params": params}, states, actions)
 
     def critic_target(self, batch: Batch, key: jax.Array) -> jax.Array:
@@ -213,7 +215,8 @@ class LatentAgent(struct.PyTreeNode):
 
     def _plas_loss(self, params: Any, batch: Batch, states: jax.Array, key: jax.Array):
         policy_actions = self.policy_action(params, batch["observations"], None)
-        q = self.q(self.critic.params, states, policy_actions)[0]
+        q = self.q(self.critic.params, states, policy_actions)
+        q = q[0] if self.config.critics == 2 else q.min(0)
         if self.config.bc_alpha <= 0:
             return -q.mean(), {"policy_q": q.mean()}
         q_weight = self.config.bc_alpha / jax.lax.stop_gradient(jnp.abs(q).mean())
