@@ -235,6 +235,8 @@ def test_a_larger_critic_ensemble_gives_the_actor_its_minimum(critics):
     expected = q[0] if critics == 2 else q.min(0)
     np.testing.assert_allclose(loss, -expected.mean(), rtol=1e-6)
     assert critics == 2 or not np.allclose(q[0].mean(), q.min(0).mean())
+    with pytest.raises(CnfrlError, match="agent.critics=0"):
+        LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), dataclasses.replace(config, critics=0))
 
 
 def test_cosine_actor_schedule_reaches_zero_at_the_runs_last_update():

@@ -129,6 +129,8 @@ class LatentAgent(struct.PyTreeNode):
         schedule's horizon."""
         if model is None:
             raise CnfrlError("the latent actor-critic acts through an action model; pre-train a flow or VAE first")
+        if config.critics < 1:
+            raise CnfrlError(f"agent.critics={config.critics}: the actor-critic needs at least one critic; 2 is TD3's pair")
         actor_key, critic_key, rng = jax.random.split(key, 3)
         observations, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, model.action_dim))
         actor_def = _actor(config, model)
