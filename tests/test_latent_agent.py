@@ -235,6 +235,10 @@ def test_a_larger_critic_ensemble_gives_the_actor_its_minimum(critics):
     expected = q[0] if critics == 2 else q.min(0)
     np.testing.assert_allclose(loss, -expected.mean(), rtol=1e-6)
     assert critics == 2 or not np.allclose(q[0].mean(), q.min(0).mean())
+    next_actions = agent.policy_action(agent.actor.target_params, batch["next_observations"], None)
+    next_q = agent.q(agent.critic.target_params, agent.model.normalize(batch["next_observations"]), next_actions)
+    target = batch["rewards"] + config.gamma * (1.0 - batch["terminals"]) * next_q.min(0)
+    np.testing.assert_allclose(agent.critic_target(batch, jax.random.PRNGKey(0)), target, rtol=1e-5, atol=1e-5)
     with pytest.raises(CnfrlError, match="agent.critics=0"):
         LatentAgent.create(jax.random.PRNGKey(3), transitions, toy_flow(), dataclasses.replace(config, critics=0))
 
