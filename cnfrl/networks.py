@@ -70,9 +70,9 @@ def tanh_log_det(x: jax.Array) -> jax.Array:
     return jnp.sum(2.0 * (LOG2 - x - jax.nn.softplus(-2.0 * x)), axis=-1)
 
 
-class TwinCritic(nn.Module):
-    """Independent Q(s, a) MLPs evaluated together (two unless `count` says more, as SAC-N's ensembles); returns an
-    array of shape (count, batch).
+class CriticEnsemble(nn.Module):
+    """Independent Q(s, a) MLPs evaluated together: TD3's and SAC's twin critics by default, more with `count`
+    (SAC-N's ensembles); returns an array of shape (count, batch).
 
     `layer_norm` normalises every hidden layer, which keeps offline critics from drifting on actions the data
     never shows (as ReBRAC's critics do).

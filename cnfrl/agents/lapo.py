@@ -23,7 +23,7 @@ from flax import struct
 from cnfrl.data.transitions import Transitions
 from cnfrl.models.base import ActionModel
 from cnfrl.models.vae import ConditionalVAE, VAEConfig
-from cnfrl.networks import MLP, Batch, Normalizer, TargetTrainState, TwinCritic, reward_scale, soft_min_q
+from cnfrl.networks import MLP, Batch, CriticEnsemble, Normalizer, TargetTrainState, reward_scale, soft_min_q
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class LAPOAgent(struct.PyTreeNode):
         states, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, transitions.action_dim))
         vae_params = vae_def.init(vae_key, actions, states, loss_key, method="loss")
         critic_params = {
-            "q_net": TwinCritic(config.critic_hidden).init(q_key, states, actions)["params"],
+            "q_net": CriticEnsemble(config.critic_hidden).init(q_key, states, actions)["params"],
             "v_net": MLP(config.critic_hidden, 1).init(v_key, states)["params"],
         }
         scale = reward_scale(transitions, "max")
@@ -165,7 +165,7 @@ class QAndValue(nn.Module):
     hidden: Sequence[int]
 
     def setup(self) -> None:
-        self.q_net = TwinCritic(self.hidden)
+        self.q_net = CriticEnsemble(self.hidden)
         self.v_net = MLP(self.hidden, 1)
 
     def q(self, states: jax.Array, actions: jax.Array) -> jax.Array:

@@ -1,7 +1,8 @@
 """The latent actor-critic behind CNF, PLAS and the paper's ablations.
 
 An actor acts in the latent space of a frozen action model (a flow for CNF, a conditional VAE for PLAS); the
-model decodes the latent to an action and twin critics judge decoded actions. Two objectives:
+model decodes the latent to an action and critics (a twin pair unless `critics` says more) judge decoded
+actions. Two objectives:
 - "awr" (CNF, the authors' implementation): a Gaussian latent actor squashed by tanh, trained by
   advantage-weighted L1 regression through the decoder, w = min(exp((min Q(s, a_data) - min Q(s, a_pi)) /
   lambda), 100); the critic target samples the actor, no target actor.
@@ -26,7 +27,7 @@ from flax import struct
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.models.base import ActionModel
-from cnfrl.networks import LOG_STD_MAX, LOG_STD_MIN, MLP, Batch, TargetTrainState, TwinCritic, reward_scale, soft_min_q
+from cnfrl.networks import LOG_STD_MAX, LOG_STD_MIN, MLP, Batch, CriticEnsemble, TargetTrainState, reward_scale, soft_min_q
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class LatentActor(nn.Module):
 
 
 class LatentAgent(struct.PyTreeNode):
-    """Actor and twin critics, each with its target, and the frozen action model, as one pytree."""
+    """Actor and critics, each with its target, and the frozen action model, as one pytree."""
 
     actor: TargetTrainState
     critic: TargetTrainState
@@ -135,7 +136,7 @@ class LatentAgent(struct.PyTreeNode):
         observations, actions = jnp.zeros((1, transitions.observation_dim)), jnp.zeros((1, model.action_dim))
         actor_def = _actor(config, model)
         actor_params = actor_def.init(actor_key, observations, actions)["params"]
-        critic_def = TwinCritic(config.critic_hidden, config.critic_layer_norm, config.critics)
+        critic_def = CriticEnsemble(config.critic_hidden, config.critic_layer_norm, config.critics)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         return cls(
             actor=TargetTrainState.create_with_target(actor_def.apply, actor_params, optax.adam(_actor_lr(config, updates))),

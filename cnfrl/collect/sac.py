@@ -27,7 +27,7 @@ from flax.training.train_state import TrainState
 from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate_policy
-from cnfrl.networks import Batch, GaussianHead, TargetTrainState, TwinCritic, sample_tanh_gaussian
+from cnfrl.networks import Batch, CriticEnsemble, GaussianHead, TargetTrainState, sample_tanh_gaussian
 from cnfrl.progress import progress_bar
 from cnfrl.train import run_updates
 
@@ -67,7 +67,7 @@ class SACAgent(struct.PyTreeNode):
         """
         actor_key, critic_key, rng = jax.random.split(key, 3)
         observations, actions = jnp.zeros((1, observation_dim)), jnp.zeros((1, action_dim))
-        actor_def, critic_def = GaussianHead(config.hidden, action_dim), TwinCritic(config.hidden)
+        actor_def, critic_def = GaussianHead(config.hidden, action_dim), CriticEnsemble(config.hidden)
         optimizer = optax.adam(config.learning_rate)
         critic_params = critic_def.init(critic_key, observations, actions)["params"]
         return cls(
