@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from report import write_table
+from stability import LAST
 
 from cnfrl.evaluate import evaluate
 from cnfrl.hardware import single_thread_xla_flags
 from cnfrl.pipeline import EVAL_SEED, trained_agent
-
-LAST = 4
+from cnfrl.train import CHECKPOINT, checkpoint_history
 
 
 def perturbed(agent: Any, scale: float, seed: int) -> Any:
@@ -58,14 +57,14 @@ def policy_scores(run_dir: Path, sets: int, episodes: int, scale: float) -> dict
     with the agent an argument of the compiled policy as in training: a different batch size, or the agent's
     arrays compiled in as constants, changes the actions in their last bits, which alone moves the score."""
     agent, config, data = trained_agent(run_dir, show_progress=False)
+    if data.references is None:
+        raise SystemExit(f"{run_dir}: the dataset has no reference scores; a normalised spread needs them")
     act = jax.jit(lambda agent, observations: agent.act(observations))
 
     def play(policy: Any, first_seed: int) -> Any:
         return evaluate(lambda o: np.asarray(act(policy, o)), data.env_id, episodes, first_seed, data.references)
 
     results = [play(agent, EVAL_SEED + k * episodes) for k in range(sets)]
-    if results[0].normalized is None:
-        raise SystemExit(f"{run_dir}: the dataset has no reference scores; a normalised spread needs them")
     nudged = [play(perturbed(agent, scale, k), EVAL_SEED).normalized for k in range(sets)]
     return {
         "algo": config.algo,
@@ -76,18 +75,13 @@ def policy_scores(run_dir: Path, sets: int, episodes: int, scale: float) -> dict
 
 
 def spread_of_four(means: np.ndarray) -> float:
-    """max - min of 4 of the set scores, averaged over every choice of 4 sets."""
+    """max - min of 4 of the scores, averaged over every choice of 4 (of the sets, or of the copies)."""
     return float(np.mean([np.ptp(means[list(c)]) for c in itertools.combinations(range(len(means)), LAST)]))
 
 
 def training_spread(run_dir: Path) -> str:
-    """The run's own spread over its last 4 evaluations (from curve.json or metrics.jsonl), or '-'."""
-    curve = run_dir / "curve.json"
-    if curve.is_file():
-        scores = json.loads(curve.read_text())["scores"]
-    else:
-        lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        scores = [line["eval_score_mean"] for line in lines if "eval_score_mean" in line]
+    """The run's own spread over its last 4 evaluations, from the history its checkpoint holds, or '-'."""
+    scores = [record["eval_score_mean"] for record in checkpoint_history(run_dir / CHECKPOINT)]
     return f"{np.ptp(scores[-LAST:]):.1f}" if len(scores) >= LAST else "-"
 
 

@@ -118,6 +118,11 @@ def checkpoint_updates(path: Path) -> int:
     return int(serialization.msgpack_restore(Path(path).read_bytes())["updates"])
 
 
+def checkpoint_history(path: Path) -> list[dict]:
+    """The evaluation history the checkpoint at `path` holds (without building an agent)."""
+    return json.loads(serialization.msgpack_restore(Path(path).read_bytes())["history"])
+
+
 def check_extends(run_dir: Path, done: int, updates: int) -> None:
     """Refuse a resume that would end before the updates a run has already made."""
     if done > updates:
