@@ -113,14 +113,18 @@ def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -
     write_atomically(path, payload)
 
 
+def _checkpoint_payload(path: Path) -> dict:
+    return serialization.msgpack_restore(Path(path).read_bytes())
+
+
 def checkpoint_updates(path: Path) -> int:
     """How many updates the checkpoint at `path` holds (without building an agent)."""
-    return int(serialization.msgpack_restore(Path(path).read_bytes())["updates"])
+    return int(_checkpoint_payload(path)["updates"])
 
 
 def checkpoint_history(path: Path) -> list[dict]:
     """The evaluation history the checkpoint at `path` holds (without building an agent)."""
-    return json.loads(serialization.msgpack_restore(Path(path).read_bytes())["history"])
+    return json.loads(_checkpoint_payload(path)["history"])
 
 
 def check_extends(run_dir: Path, done: int, updates: int) -> None:
@@ -140,7 +144,7 @@ def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
     error.
     """
     try:
-        payload = serialization.msgpack_restore(Path(path).read_bytes())
+        payload = _checkpoint_payload(path)
         state = _upgraded(dict(payload["agent"]), serialization.to_state_dict(template))
         agent = serialization.from_state_dict(template, state)
         shapes = [(jnp.shape(a), jnp.shape(b)) for a, b in zip(jax.tree.leaves(template), jax.tree.leaves(agent), strict=True)]
