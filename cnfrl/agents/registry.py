@@ -143,8 +143,8 @@ ALGORITHMS: dict[str, Algorithm] = {
             "PLAS-style objective's target actor, and the actor's learning rate cosine-decayed to 0 over the run "
             "(actor_lr_schedule, as IQL's actor); critics as cnf's. `benchmarks/stability.py --ablations cnf-td3bc` "
             "puts each departure back. On generated hopper-, walker2d- and halfcheetah-medium at 50k updates it is "
-            "above faithful cnf and BC on all three; its hopper evaluations still move by about 20 between "
-            "evaluations late in a run (README, Results).",
+            "above BC and BC through the flow on all three and above faithful cnf on hopper and walker2d (level on "
+            "halfcheetah); its hopper evaluations still move by about 17 over a run's last four (README, Results).",
         ),
         Algorithm(
             "plas",
