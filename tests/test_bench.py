@@ -15,6 +15,7 @@ import pytest
 
 from cnfrl.bench import Grid, RayCluster, load_grid_file, run_grid
 from cnfrl.collect.recipes import collect_dataset
+from cnfrl.data.builtin import parse_builtin
 from cnfrl.errors import CnfrlError
 from cnfrl.ray_grid import import_ray, train_on_ray
 from cnfrl.train import CHECKPOINT, checkpoint_updates
@@ -169,3 +170,21 @@ def test_grid_file_is_read_and_checked(tmp_path: Path):
         Grid(algos=("cnf", "bc"), datasets=("hopper-medium",), overrides=("agent.actor_hiden=[8]",)).groups()
     mixed = Grid(algos=("cnf", "bc"), datasets=("hopper-medium",), seeds=2, overrides=("agent.actor_hidden=[8]",)).groups()
     assert [configs[1].agent.actor_hidden for configs, _ in mixed[:1]] == [(8,)] and mixed[1][0][1].seed == 1
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parent.parent / "benchmarks" / "grids").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_grid_files_name_registered_algorithms_datasets_and_settings(path: Path):
+    file = load_grid_file(path)
+    grid = Grid(
+        algos=tuple(file.algos),
+        datasets=tuple(file.datasets),
+        seeds=file.seeds or 3,
+        preset=file.preset or "cpu-quick",
+        overrides=tuple(file.set),
+    )
+    groups = grid.groups()
+    assert len(groups) == len(file.algos) * len(file.datasets)
+    assert all(parse_builtin(name) is not None for name in file.datasets)
+    assert all(len(configs) == grid.seeds for configs, _ in groups)

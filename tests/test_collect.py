@@ -90,9 +90,28 @@ def test_every_level_from_a_tiny_behaviour_run(tmp_path, monkeypatch):
     assert sizes["medium-expert"] == 300
     assert sizes["medium-replay"] == record["medium"]["step"]
     expert = (tmp_path / "policies/hopper/expert.npz").read_bytes()
+    assert_replay_is_remade_without_its_cache(tmp_path / "cache/behaviour/hopper/replay.npz")
     with pytest.raises(CnfrlError, match="holds hopper's behaviour policies already .* or --overwrite to replace them"):
         train_behaviour("hopper", "Hopper-v5", 1200, config=config, show_progress=False)
     assert (tmp_path / "policies/hopper/expert.npz").read_bytes() == expert
+
+
+def assert_replay_is_remade_without_its_cache(cached):
+    """A machine that has the packaged policies but not the behaviour run's buffer re-makes the same medium-replay."""
+    import warnings
+
+    from cnfrl.collect.behaviour import medium_replay
+
+    original = medium_replay("hopper", show_progress=False)
+    assert original["timeouts"][-1] or original["terminals"][-1]
+    cached.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        remade = medium_replay("hopper", show_progress=False)
+    assert cached.is_file()
+    assert remade.keys() == original.keys()
+    for key, value in original.items():
+        np.testing.assert_array_equal(remade[key], value, err_msg=key)
 
 
 def test_collect_checks_its_destination_before_collecting(tmp_path, monkeypatch):

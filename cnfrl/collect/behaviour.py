@@ -2,13 +2,15 @@
 
 The kept actors (a few hundred KB each) live in the package, `cnfrl/collect/policies/<task>/`, next to
 `training.json`, which records the command that trained them, the evaluation curve, the chosen checkpoints
-and the task's reference returns. The replay buffer of the run (for medium-replay) is cached locally.
+and the task's reference returns. The replay buffer of the run (for medium-replay) is cached locally, and
+re-made by re-running the recorded training to the medium checkpoint where it is not.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -125,11 +127,43 @@ def behaviour_policy(task: str, which: str, seed: int) -> ActorPolicy:
     return ActorPolicy(params, action_dim, tuple(record["sac_config"]["hidden"]), seed)
 
 
-def medium_replay(task: str) -> dict[str, np.ndarray]:
-    """The behaviour run's replay buffer up to the medium checkpoint (D4RL's medium-replay)."""
+def medium_replay(task: str, show_progress: bool = True) -> dict[str, np.ndarray]:
+    """The behaviour run's replay buffer up to the medium checkpoint (D4RL's medium-replay).
+
+    Only the policies ship with the package, so a machine without the cached buffer re-makes it by re-running
+    the recorded training to the medium checkpoint (minutes, not the hours of a full behaviour run).
+    """
     record = load_behaviour(task)
     path = cache_dir() / "behaviour" / task / "replay.npz"
     if not path.is_file():
-        raise CnfrlError(f"{task}: the behaviour run's replay buffer is not cached at {path}; re-run `{record['command']}`")
-    history = load_params(path)
-    return {key: value[: record["medium"]["step"]] for key, value in history.items()}
+        save_params(rerun_to_medium(record, show_progress), path)
+    history = {key: value[: record["medium"]["step"]] for key, value in load_params(path).items()}
+    history["timeouts"][-1] |= ~history["terminals"][-1]
+    return history
+
+
+def rerun_to_medium(record: dict[str, Any], show_progress: bool = True) -> dict[str, np.ndarray]:
+    """The replay buffer of the recorded SAC run (same environment, settings and seed) up to its medium checkpoint.
+
+    Warns when the re-run's evaluations differ from the recorded ones: the buffer then comes from a run like the
+    one behind the packaged medium policy (another machine's arithmetic), not from that run itself.
+    """
+    medium_step = record["medium"]["step"]
+    config = SACConfig(**{**record["sac_config"], "hidden": tuple(record["sac_config"]["hidden"])})
+    history, checkpoints, _ = train_sac(
+        record["env_id"],
+        record["steps"],
+        record["seed"],
+        config,
+        on_checkpoint=lambda checkpoint: checkpoint.step >= medium_step,
+        show_progress=show_progress,
+    )
+    recorded = {step: value for step, value, _ in record["checkpoints"]}
+    differences = [abs(c.eval_return_mean - recorded[c.step]) for c in checkpoints if c.step in recorded]
+    if max(differences, default=0.0) > 1e-3 * (1.0 + abs(record["medium"]["eval_return"])):
+        warnings.warn(
+            f"{record['task']}: the re-run's evaluations differ from the recorded run's by up to {max(differences):.1f}; "
+            "its replay buffer is a like run's, not the one behind the packaged medium policy",
+            stacklevel=2,
+        )
+    return history

@@ -74,7 +74,7 @@ def _collect_mujoco(builtin: BuiltinName, steps: int, seed: int, show_progress: 
     record = load_behaviour(builtin.task)
     references = _references(record)
     if level == "medium-replay":
-        history = medium_replay(builtin.task)
+        history = medium_replay(builtin.task, show_progress)
         metadata = {
             "env_id": env_id,
             "algorithm_name": f"SAC replay up to step {record['medium']['step']}",
