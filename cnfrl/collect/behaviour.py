@@ -45,10 +45,15 @@ def medium_target_return(task: str, expert_return: float) -> float:
     return expert_return / 3.0
 
 
+def near_target(eval_return: float, target: float) -> bool:
+    """Whether an evaluation return counts as the medium level: within 10% of the target."""
+    return abs(eval_return - target) <= MEDIUM_TOLERANCE * abs(target)
+
+
 def choose_medium(checkpoints: list[Checkpoint], target: float) -> Checkpoint:
     """The earliest checkpoint within 10% of the target return, else the one closest to it."""
     for checkpoint in checkpoints:
-        if abs(checkpoint.eval_return_mean - target) <= MEDIUM_TOLERANCE * abs(target):
+        if near_target(checkpoint.eval_return_mean, target):
             return checkpoint
     return min(checkpoints, key=lambda c: abs(c.eval_return_mean - target))
 
@@ -128,42 +133,46 @@ def behaviour_policy(task: str, which: str, seed: int) -> ActorPolicy:
 
 
 def medium_replay(task: str, show_progress: bool = True) -> dict[str, np.ndarray]:
-    """The behaviour run's replay buffer up to the medium checkpoint (D4RL's medium-replay).
+    """D4RL's medium-replay: every transition the behaviour run collected until its policy reached the medium level.
 
-    Only the policies ship with the package, so a machine without the cached buffer re-makes it by re-running
-    the recorded training to the medium checkpoint (minutes, not the hours of a full behaviour run).
+    Only the policies ship with the package. Without the behaviour run's cached buffer, the recorded training
+    (settings and seed) runs again until its own policy reaches the medium return, and that buffer is cached:
+    SAC on another machine, or another thread count, does not repeat a run exactly, so this is a like run.
     """
     record = load_behaviour(task)
-    path = cache_dir() / "behaviour" / task / "replay.npz"
-    if not path.is_file():
-        save_params(rerun_to_medium(record, show_progress), path)
-    history = {key: value[: record["medium"]["step"]] for key, value in load_params(path).items()}
+    folder = cache_dir() / "behaviour" / task
+    if (folder / "replay.npz").is_file():
+        history = {key: value[: record["medium"]["step"]] for key, value in load_params(folder / "replay.npz").items()}
+    else:
+        remade = folder / "medium_replay.npz"
+        if not remade.is_file():
+            save_params(rerun_to_medium(record, show_progress), remade)
+        history = load_params(remade)
     history["timeouts"][-1] |= ~history["terminals"][-1]
     return history
 
 
 def rerun_to_medium(record: dict[str, Any], show_progress: bool = True) -> dict[str, np.ndarray]:
-    """The replay buffer of the recorded SAC run (same environment, settings and seed) up to its medium checkpoint.
-
-    Warns when the re-run's evaluations differ from the recorded ones: the buffer then comes from a run like the
-    one behind the packaged medium policy (another machine's arithmetic), not from that run itself.
-    """
-    medium_step = record["medium"]["step"]
+    """The recorded SAC run's buffer made again (same environment, settings and seed) up to its first checkpoint
+    at the medium return, as `choose_medium` picks it; warns where its evaluations differ from the record's."""
+    target = record["medium_target_return"]
     config = SACConfig(**{**record["sac_config"], "hidden": tuple(record["sac_config"]["hidden"])})
     history, checkpoints, _ = train_sac(
         record["env_id"],
         record["steps"],
         record["seed"],
         config,
-        on_checkpoint=lambda checkpoint: checkpoint.step >= medium_step,
+        on_checkpoint=lambda checkpoint: near_target(checkpoint.eval_return_mean, target),
         show_progress=show_progress,
     )
+    medium = choose_medium(checkpoints, target)
     recorded = {step: value for step, value, _ in record["checkpoints"]}
     differences = [abs(c.eval_return_mean - recorded[c.step]) for c in checkpoints if c.step in recorded]
-    if max(differences, default=0.0) > 1e-3 * (1.0 + abs(record["medium"]["eval_return"])):
+    if max(differences, default=0.0) > 1e-3 * (1.0 + abs(target)):
         warnings.warn(
-            f"{record['task']}: the re-run's evaluations differ from the recorded run's by up to {max(differences):.1f}; "
-            "its replay buffer is a like run's, not the one behind the packaged medium policy",
+            f"{record['task']}: this re-run of the behaviour training differs from the recorded one (evaluations apart "
+            f"by up to {max(differences):.1f}); its medium-replay is a like run's, up to its own medium checkpoint at "
+            f"step {medium.step} (the record's: {record['medium']['step']})",
             stacklevel=2,
         )
-    return history
+    return {key: value[: medium.step] for key, value in history.items()}

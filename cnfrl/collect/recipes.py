@@ -77,7 +77,7 @@ def _collect_mujoco(builtin: BuiltinName, steps: int, seed: int, show_progress: 
         history = medium_replay(builtin.task, show_progress)
         metadata = {
             "env_id": env_id,
-            "algorithm_name": f"SAC replay up to step {record['medium']['step']}",
+            "algorithm_name": f"SAC replay up to step {len(history['rewards'])}",
             "seed": record["seed"],
             **references,
         }
