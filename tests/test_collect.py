@@ -90,18 +90,20 @@ def test_every_level_from_a_tiny_behaviour_run(tmp_path, monkeypatch):
     assert sizes["medium-expert"] == 300
     assert sizes["medium-replay"] == record["medium"]["step"]
     expert = (tmp_path / "policies/hopper/expert.npz").read_bytes()
-    assert_replay_is_remade_without_its_cache(tmp_path / "cache/behaviour/hopper/replay.npz")
     with pytest.raises(CnfrlError, match="holds hopper's behaviour policies already .* or --overwrite to replace them"):
         train_behaviour("hopper", "Hopper-v5", 1200, config=config, show_progress=False)
     assert (tmp_path / "policies/hopper/expert.npz").read_bytes() == expert
+    assert_replay_is_remade_without_its_cache(tmp_path)
 
 
-def assert_replay_is_remade_without_its_cache(cached):
-    """A machine that has the packaged policies but not the behaviour run's buffer re-makes the same medium-replay."""
+def assert_replay_is_remade_without_its_cache(root):
+    """A machine that has the packaged policies but not the behaviour run's buffer re-makes the same medium-replay,
+    and says so where its re-run does not repeat the recorded evaluations."""
     import warnings
 
     from cnfrl.collect.behaviour import medium_replay
 
+    cached, training = root / "cache/behaviour/hopper/replay.npz", root / "policies/hopper/training.json"
     original = medium_replay("hopper", show_progress=False)
     assert original["timeouts"][-1] or original["terminals"][-1]
     cached.unlink()
@@ -112,6 +114,12 @@ def assert_replay_is_remade_without_its_cache(cached):
     assert remade.keys() == original.keys()
     for key, value in original.items():
         np.testing.assert_array_equal(remade[key], value, err_msg=key)
+    record = json.loads(training.read_text())
+    record["checkpoints"] = [[step, value + 100.0, std] for step, value, std in record["checkpoints"]]
+    training.write_text(json.dumps(record))
+    (cached.parent / "medium_replay.npz").unlink()
+    with pytest.warns(UserWarning, match="this re-run of the behaviour training differs from the recorded one"):
+        medium_replay("hopper", show_progress=False)
 
 
 def test_collect_checks_its_destination_before_collecting(tmp_path, monkeypatch):

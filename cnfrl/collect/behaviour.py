@@ -2,8 +2,8 @@
 
 The kept actors (a few hundred KB each) live in the package, `cnfrl/collect/policies/<task>/`, next to
 `training.json`, which records the command that trained them, the evaluation curve, the chosen checkpoints
-and the task's reference returns. The replay buffer of the run (for medium-replay) is cached locally, and
-re-made by re-running the recorded training to the medium checkpoint where it is not.
+and the task's reference returns. The replay buffer of the run (for medium-replay) is cached locally; where it
+is not, the recorded training runs again until its own policy reaches the medium level.
 """
 
 from __future__ import annotations
