@@ -19,7 +19,7 @@ import numpy as np
 
 from cnfrl.checkpoint import load_params, save_params
 from cnfrl.collect.rollout import uniform_random_policy
-from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, train_sac
+from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, end_last_episode, train_sac
 from cnfrl.envs import make_env
 from cnfrl.errors import CnfrlError
 from cnfrl.evaluate import evaluate_policy
@@ -129,7 +129,12 @@ def behaviour_policy(task: str, which: str, seed: int) -> ActorPolicy:
     params = load_params(policy_dir() / task / f"{which}.npz")
     head = params["MLP_0"]
     action_dim = head[f"Dense_{len(record['sac_config']['hidden'])}"]["bias"].shape[0] // 2
-    return ActorPolicy(params, action_dim, tuple(record["sac_config"]["hidden"]), seed)
+    return ActorPolicy(params, action_dim, recorded_sac_config(record).hidden, seed)
+
+
+def recorded_sac_config(record: dict[str, Any]) -> SACConfig:
+    """The SAC settings a training record was made with."""
+    return SACConfig(**{**record["sac_config"], "hidden": tuple(record["sac_config"]["hidden"])})
 
 
 def medium_replay(task: str, show_progress: bool = True) -> dict[str, np.ndarray]:
@@ -148,7 +153,7 @@ def medium_replay(task: str, show_progress: bool = True) -> dict[str, np.ndarray
         if not remade.is_file():
             save_params(rerun_to_medium(record, show_progress), remade)
         history = load_params(remade)
-    history["timeouts"][-1] |= ~history["terminals"][-1]
+    end_last_episode(history)
     return history
 
 
@@ -156,12 +161,11 @@ def rerun_to_medium(record: dict[str, Any], show_progress: bool = True) -> dict[
     """The recorded SAC run's buffer made again (same environment, settings and seed) up to its first checkpoint
     at the medium return, as `choose_medium` picks it; warns where its evaluations differ from the record's."""
     target = record["medium_target_return"]
-    config = SACConfig(**{**record["sac_config"], "hidden": tuple(record["sac_config"]["hidden"])})
     history, checkpoints, _ = train_sac(
         record["env_id"],
         record["steps"],
         record["seed"],
-        config,
+        recorded_sac_config(record),
         on_checkpoint=lambda checkpoint: near_target(checkpoint.eval_return_mean, target),
         show_progress=show_progress,
     )

@@ -180,6 +180,12 @@ class Checkpoint:
     eval_return_std: float
 
 
+def end_last_episode(history: dict[str, np.ndarray]) -> None:
+    """Mark a buffer's last transition as a time-out unless it is a terminal: a buffer cut mid-episode ends
+    that episode, as D4RL marks a cut."""
+    history["timeouts"][-1] |= ~history["terminals"][-1]
+
+
 def train_sac(
     env_id: str,
     total_steps: int,
@@ -263,6 +269,6 @@ def train_sac(
                     break
     steps_done = step + 1
     history = {k: v[:steps_done] for k, v in history.items()}
-    history["timeouts"][-1] |= ~history["terminals"][-1]
+    end_last_episode(history)
     timing = {"steps": steps_done, "seconds": time.perf_counter() - start, "update_seconds": update_seconds}
     return history, checkpoints, timing
