@@ -1,6 +1,7 @@
 """Dataset generation: D4RL conventions, reproducibility, the recipes end to end on tiny budgets."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -116,10 +117,17 @@ def assert_replay_is_remade_without_its_cache(root):
         np.testing.assert_array_equal(remade[key], value, err_msg=key)
     record = json.loads(training.read_text())
     record["checkpoints"] = [[step, value + 100.0, std] for step, value, std in record["checkpoints"]]
+    record["medium_target_return"] = 1e4
     training.write_text(json.dumps(record))
     (cached.parent / "medium_replay.npz").unlink()
-    with pytest.warns(UserWarning, match="this re-run of the behaviour training differs from the recorded one"):
-        medium_replay("hopper", show_progress=False)
+    with pytest.warns(UserWarning) as caught:
+        unreached = medium_replay("hopper", show_progress=False)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "this re-run of the behaviour training differs from the recorded one" in messages
+    assert "never evaluated within 10% of the medium return 10000 in its" in messages
+    assert "its medium-replay ends there, below the medium level" in messages
+    closest_step = int(re.search(r"at step (\d+)\); its medium-replay ends there", messages).group(1))
+    assert len(unreached["rewards"]) == closest_step
 
 
 def test_collect_checks_its_destination_before_collecting(tmp_path, monkeypatch):

@@ -170,6 +170,13 @@ def rerun_to_medium(record: dict[str, Any], show_progress: bool = True) -> dict[
         show_progress=show_progress,
     )
     medium = choose_medium(checkpoints, target)
+    if not near_target(medium.eval_return_mean, target):
+        warnings.warn(
+            f"{record['task']}: this re-run of the behaviour training never evaluated within {MEDIUM_TOLERANCE:.0%} of "
+            f"the medium return {target:.0f} in its {record['steps']} steps (closest: {medium.eval_return_mean:.0f} at "
+            f"step {medium.step}); its medium-replay ends there, below the medium level",
+            stacklevel=2,
+        )
     recorded = {step: value for step, value, _ in record["checkpoints"]}
     differences = [abs(c.eval_return_mean - recorded[c.step]) for c in checkpoints if c.step in recorded]
     if max(differences, default=0.0) > 1e-3 * (1.0 + abs(target)):
