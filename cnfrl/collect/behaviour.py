@@ -159,7 +159,8 @@ def medium_replay(task: str, show_progress: bool = True) -> dict[str, np.ndarray
 
 def rerun_to_medium(record: dict[str, Any], show_progress: bool = True) -> dict[str, np.ndarray]:
     """The recorded SAC run's buffer made again (same environment, settings and seed) up to its first checkpoint
-    at the medium return, as `choose_medium` picks it; warns where its evaluations differ from the record's."""
+    at the medium return, as `choose_medium` picks it (its closest one where it never gets there); warns where its
+    evaluations differ from the record's and where it never reaches the medium return."""
     target = record["medium_target_return"]
     history, checkpoints, _ = train_sac(
         record["env_id"],
