@@ -3,7 +3,8 @@
 The kept actors (a few hundred KB each) live in the package, `cnfrl/collect/policies/<task>/`, next to
 `training.json`, which records the command that trained them, the evaluation curve, the chosen checkpoints
 and the task's reference returns. The replay buffer of the run (for medium-replay) is cached locally; where it
-is not, the recorded training runs again until its own policy reaches the medium level.
+is not, the recorded training runs again until its own policy reaches the medium level (or its recorded
+steps end, the buffer then cut at its checkpoint closest to that level).
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ def medium_replay(task: str, show_progress: bool = True) -> dict[str, np.ndarray
     """D4RL's medium-replay: every transition the behaviour run collected until its policy reached the medium level.
 
     Only the policies ship with the package. Without the behaviour run's cached buffer, the recorded training
-    (settings and seed) runs again until its own policy reaches the medium return, and that buffer is cached:
+    (settings and seed) runs again until its own policy reaches the medium return (else to its closest
+    checkpoint), and that buffer is cached:
     SAC on another machine, or another thread count, does not repeat a run exactly, so this is a like run.
     """
     record = load_behaviour(task)
@@ -183,7 +185,7 @@ def rerun_to_medium(record: dict[str, Any], show_progress: bool = True) -> dict[
     if max(differences, default=0.0) > 1e-3 * (1.0 + abs(target)):
         warnings.warn(
             f"{record['task']}: this re-run of the behaviour training differs from the recorded one (evaluations apart "
-            f"by up to {max(differences):.1f}); its medium-replay is a like run's, up to its own medium checkpoint at "
+            f"by up to {max(differences):.1f}); its medium-replay is a like run's, up to the checkpoint it chose at "
             f"step {medium.step} (the record's: {record['medium']['step']})",
             stacklevel=2,
         )
