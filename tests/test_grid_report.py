@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnfrl.errors import CnfrlError
-from cnfrl.grid_report import write_grid_report
+from cnfrl.grid_report import interval_estimates, write_grid_report
 
 CNF = {"hopper-medium": [10.0, 20.0, 30.0, 40.0], "walker2d-medium": [50.0, 60.0, 70.0, 80.0]}
 BC = {"hopper-medium": [25.0] * 4, "walker2d-medium": [45.0] * 4}
@@ -116,3 +116,14 @@ def test_a_run_without_eval_json_is_named(tmp_path):
     (tmp_path / "unfinished").mkdir()
     with pytest.raises(CnfrlError, match="unfinished: no eval.json; finish the run"):
         write_grid_report([tmp_path / "unfinished"], tmp_path / "out")
+
+
+def test_intervals_repeat_exactly_and_leave_numpy_global_generator_alone():
+    scores = {"cnf": np.arange(15.0).reshape(3, 5) ** 1.5, "bc": np.arange(15.0)[::-1].reshape(3, 5)}
+    np.random.seed(7)
+    expected_next = np.random.random_sample()
+    np.random.seed(7)
+    first = interval_estimates(scores)
+    assert np.random.random_sample() == expected_next
+    assert interval_estimates(scores) == first
+    assert interval_estimates(scores, seed=1) != first
