@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,20 +95,15 @@ def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str
         middle = np.partition(flat, (cut, flat.size - cut - 1))[cut : flat.size - cut]
         return np.array([task_means.mean(), np.median(task_means), middle.mean()])
 
-    # rliable's StratifiedBootstrap draws its resamples from numpy's global generator whatever random_state it
-    # is handed, so the same runs gave intervals a few hundredths apart: seed the global one, then restore it.
+    # rliable's StratifiedBootstrap draws its resamples from numpy's global generator (a random_state handed to
+    # it is never used), so the same runs gave intervals a few hundredths apart: seed the global one, then
+    # restore it.
     global_state = np.random.get_state()
     np.random.seed(seed)
     try:
-        with warnings.catch_warnings():  # arch deprecates the RandomState rliable hands it
-            warnings.simplefilter("ignore", FutureWarning)
-            points, intervals = library.get_interval_estimates(
-                scores,
-                aggregates,
-                reps=BOOTSTRAP_REPS,
-                confidence_interval_size=CONFIDENCE,
-                random_state=np.random.RandomState(seed),
-            )
+        points, intervals = library.get_interval_estimates(
+            scores, aggregates, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE
+        )
     finally:
         np.random.set_state(global_state)
     names = ("mean", "median", "IQM")
