@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 13's GPU figures in one call (under 8 minutes on one H100/H200): updates/s of the CNF update at `paper`
-# for one seed and 5 vmapped seeds beside the plain-JAX roof, flow pre-training samples/s, then a small quality
-# grid through `cnfrl bench` (cnf and bc; generated hopper-medium and halfcheetah-medium of 100k steps; 3 seeds;
-# 20k updates at `paper`, flow 10 epochs, 10 episodes every 5k updates) with its report.
+# Issue 13's GPU figures in one call (about 8 min on one H200, 2026-11-29: benchmarks/results/gpu_h200/): updates/s
+# of the CNF update at `paper` for one seed and 5 vmapped seeds beside the plain-JAX roof, flow pre-training
+# samples/s, then a small quality grid through `cnfrl bench` (cnf and bc; generated hopper-medium and
+# halfcheetah-medium of 100k steps; 3 seeds; 20k updates at `paper`, flow 10 epochs, 10 episodes every 5k updates)
+# with its report.
 # Needs python3 with JAX (CUDA), Flax and Optax; the other dependencies come from .whl/ when present (download
 # them here with benchmarks/gpu_wheels.sh and carry `.whl`).
 # Usage (from the repository root): bash benchmarks/gpu_check.sh [OUT_DIR]   (default: $OUT, else gpu_check)

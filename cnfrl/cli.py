@@ -367,14 +367,20 @@ def export(
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Finished run directories (e.g. several seeds of several algorithms).")],
+    run_dirs: Annotated[
+        list[Path] | None, typer.Argument(help="Finished run directories (e.g. several seeds of several algorithms).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Where report.md, scores.csv and the plots go.")] = Path("report"),
+    scores: Annotated[
+        list[Path] | None,
+        typer.Option(help="An earlier report's scores.csv whose runs join these (their directories may be gone); repeatable."),
+    ] = None,
 ) -> None:
     """Runs side by side: scores per dataset and algorithm (mean +- std over seeds), aggregates with bootstrap
     intervals, learning curves, action-model diagnostics."""
     from cnfrl.grid_report import write_grid_report
 
-    _print_grid_report(write_grid_report(run_dirs, out))
+    _print_grid_report(write_grid_report(run_dirs or [], out, scores or []))
 
 
 def _print_grid_report(path: Path) -> None:

@@ -5,6 +5,8 @@ curves, action-model diagnostics, as Markdown, CSV and plots a paper can take.
 Each run directory contributes its eval.json (final evaluation, BC through its action model, the dataset's
 mean, hardware), the evaluations in metrics.jsonl (its learning curve) and, if it has one, model/ (the action
 model's pre-training record). Runs of one algorithm on one dataset form a cell, whatever their seeds.
+Runs recorded only in an earlier report's scores.csv (another machine's or session's, its run directories
+gone) join the tables, the aggregates and the new scores.csv; they have no curve or model record to draw.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ class RunResult:
     summary: dict
     curve: dict[int, float]
     model_epochs: list[dict]
+    recorded_last_mean: float | None = None
 
     @property
     def algo(self) -> str:
@@ -54,6 +57,8 @@ class RunResult:
     @property
     def last_mean(self) -> float:
         """Mean of the last LAST_EVALUATIONS evaluations of training (fewer if the run made fewer)."""
+        if self.recorded_last_mean is not None:
+            return self.recorded_last_mean
         steps = sorted(self.curve)[-LAST_EVALUATIONS:]
         return float(np.mean([self.curve[step] for step in steps])) if steps else self.final
 
@@ -116,11 +121,46 @@ def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str
     }
 
 
-def write_grid_report(run_dirs: list[Path], out_dir: Path) -> Path:
-    """Write report.md, scores.csv and one learning-curve plot per dataset for the runs; returns report.md's path."""
-    if not run_dirs:
+def load_scores(path: Path) -> list[RunResult]:
+    """The runs an earlier report recorded in its scores.csv, one per row, with the scores it gave them (the
+    normalised score unless a `metric` column says otherwise); a one-line error names a file that is not one."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return [_recorded_run(row) for row in rows]
+    except OSError as error:
+        raise CnfrlError(f"{path}: cannot read it ({error.strerror}); pass the scores.csv of an earlier report") from error
+    except (KeyError, ValueError) as error:
+        raise CnfrlError(
+            f"{path}: not a report's scores.csv ({type(error).__name__}: {error}); pass one `cnfrl report` wrote"
+        ) from error
+
+
+def _recorded_run(row: dict[str, str]) -> RunResult:
+    metric = row.get("metric") or "score_mean"
+    summary: dict[str, Any] = {
+        "algo": row["algo"],
+        "dataset": row["dataset"],
+        "seed": int(row["seed"]),
+        "preset": row["preset"],
+        "updates": int(row["updates"]),
+        "hardware": row["hardware"],
+        "eval_episodes": int(row["eval_episodes"]) if row.get("eval_episodes") else "not recorded",
+        "final": {metric: float(row["final"])},
+    }
+    if row.get("bc_model"):
+        summary["bc_model"] = {metric: float(row["bc_model"])}
+    if row.get("dataset_mean"):
+        summary[f"dataset_{metric}"] = float(row["dataset_mean"])
+    return RunResult(Path(row["run_dir"]), summary, {}, [], float(row[f"mean_last_{LAST_EVALUATIONS}"]))
+
+
+def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[Path] = ()) -> Path:
+    """Write report.md, scores.csv and one learning-curve plot per dataset for the runs (and the rows of earlier
+    reports' `scores` files); returns report.md's path."""
+    if not run_dirs and not scores:
         raise CnfrlError("no run directories given; e.g. cnfrl report runs/*-cnf-* runs/*-bc-* --out report")
-    runs = [load_run(path) for path in run_dirs]
+    runs = [load_run(path) for path in run_dirs] + [run for path in scores for run in load_scores(path)]
     metrics = {summary_metric(run.summary) for run in runs}
     if len(metrics) > 1:
         raise CnfrlError(
@@ -158,8 +198,10 @@ def write_grid_report(run_dirs: list[Path], out_dir: Path) -> Path:
         "",
     ]
     for dataset in datasets:
-        name = _curve_plot(dataset, {algo: cells[(dataset, algo)] for algo in algos if (dataset, algo) in cells}, unit, out_dir)
-        lines += [f"![{dataset}]({name})", ""]
+        drawn = {algo: [run for run in cells.get((dataset, algo), []) if run.curve] for algo in algos}
+        if any(drawn.values()):
+            name = _curve_plot(dataset, {algo: members for algo, members in drawn.items() if members}, unit, out_dir)
+            lines += [f"![{dataset}]({name})", ""]
     lines += _model_section(cells, caption)
     _write_csv(runs, out_dir / "scores.csv")
     path = out_dir / "report.md"
@@ -315,7 +357,7 @@ def _spread(values: list[float], fmt: str) -> str:
 
 def _write_csv(runs: list[RunResult], path: Path) -> None:
     columns = ["dataset", "algo", "seed", "preset", "updates", "hardware", "final", f"mean_last_{LAST_EVALUATIONS}"]
-    columns += ["bc_model", "dataset_mean", "run_dir"]
+    columns += ["bc_model", "dataset_mean", "run_dir", "metric", "eval_episodes"]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
@@ -335,5 +377,7 @@ def _write_csv(runs: list[RunResult], path: Path) -> None:
                     "" if bc is None else f"{bc:.4f}",
                     "" if run.summary.get(f"dataset_{metric}") is None else f"{run.summary[f'dataset_{metric}']:.4f}",
                     str(run.run_dir),
+                    metric,
+                    run.summary["eval_episodes"],
                 ]
             )

@@ -139,9 +139,9 @@ def check_extends(run_dir: Path, done: int, updates: int) -> None:
 def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
     """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent).
 
-    A checkpoint of the earlier layout (loose `target_X_params` fields) still loads: the field moves into X's
-    train state. One that does not fit the agent (truncated, or of another algorithm or layout) is a one-line
-    error.
+    A checkpoint of an earlier layout still loads: loose `target_X_params` fields move into X's train state, and
+    a frozen flow saved without its cached inverse matrices takes them from the template (the same flow). One
+    that does not fit the agent (truncated, or of another algorithm or layout) is a one-line error.
     """
     try:
         payload = _checkpoint_payload(path)
@@ -163,6 +163,10 @@ def _upgraded(state: dict, template: dict) -> dict:
         owner = key.removeprefix("target_").removesuffix("_params")
         if isinstance(template.get(owner), dict) and "target_params" in template[owner]:
             state[owner] = {**state[owner], "target_params": state.pop(key)}
+    model, template_model = state.get("model"), template.get("model")
+    if isinstance(model, dict) and isinstance(template_model, dict) and "frozen" not in model.get("params", {}):
+        if "frozen" in template_model.get("params", {}):
+            state["model"] = {**model, "params": {**model["params"], "frozen": template_model["params"]["frozen"]}}
     return state
 
 

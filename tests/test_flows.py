@@ -1,5 +1,7 @@
 """The bounded conditional flow: exact inverse, exact log-determinants, a normalised density, the box."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -175,3 +177,20 @@ def test_concurrent_callers_pre_train_a_cached_model_once(tmp_path, monkeypatch)
     assert len(calls) == 1 and len(results) == 2
     for a, b in zip(jax.tree.leaves(results[0].model.params), jax.tree.leaves(results[1].model.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_a_frozen_flow_decodes_the_same_actions_without_linear_algebra(d):
+    """The agents' decoder takes the inverse matrices computed once: the same actions, no LU per call."""
+    from cnfrl.models.flow import FlowModel
+    from cnfrl.networks import Normalizer
+
+    flow, params, actions, states = make_flow(d)
+    model = FlowModel(params, Normalizer(jnp.zeros(STATE_DIM), jnp.ones(STATE_DIM)), d, flow.config)
+    frozen = model.frozen()
+    latents = model.encode(actions, states)
+    decode = jax.jit(lambda m: m.decode(latents, states))
+    np.testing.assert_array_equal(decode(frozen), decode(model))
+    lu_calls = lambda m: len(re.findall("getrf", decode.lower(m).compile().as_text()))
+    assert lu_calls(model) > 0 and lu_calls(frozen) == 0
+    assert frozen.frozen().params.keys() == frozen.params.keys()

@@ -127,3 +127,29 @@ def test_intervals_repeat_exactly_and_leave_numpy_global_generator_alone():
     assert np.random.random_sample() == expected_next
     assert interval_estimates(scores) == first
     assert interval_estimates(scores, seed=1) != first
+
+
+def test_runs_of_an_earlier_scores_csv_join_the_tables_and_aggregates(tmp_path):
+    """A grid split over sessions whose first run directories are gone: their scores.csv rows still count."""
+    first = [fake_run(tmp_path, "cnf", "hopper-medium", seed, CNF["hopper-medium"][seed], model=True) for seed in range(4)]
+    write_grid_report(first, tmp_path / "earlier")
+    later = [fake_run(tmp_path, "cnf", "walker2d-medium", seed, CNF["walker2d-medium"][seed]) for seed in range(4)]
+    (tmp_path / "out").mkdir()
+    text = write_grid_report(later, tmp_path / "out", [tmp_path / "earlier" / "scores.csv"]).read_text()
+    caption = "Hardware: CPU (2 cores, x86_64); preset cpu-quick; 5,000 updates; seeds 0, 1, 2, 3; 10 episodes per evaluation."
+    assert caption in text
+    assert "| hopper-medium | 25.0 +- 11.2 (4) |" in text and "| walker2d-medium | 65.0 +- 11.2 (4) |" in text
+    assert text.count("| cnf | 8 | 45.0 [") == 1
+    assert "![walker2d-medium]" in text and "![hopper-medium]" not in text
+    assert not (tmp_path / "out" / "curves-hopper-medium.png").exists()
+    rows = list(csv.DictReader(open(tmp_path / "out" / "scores.csv")))
+    assert len(rows) == 8 and rows[0]["dataset"] == "hopper-medium" and float(rows[0]["mean_last_4"]) == CNF["hopper-medium"][0]
+    assert rows[0]["metric"] == "score_mean" and rows[0]["eval_episodes"] == "10"
+
+
+def test_a_file_that_is_not_a_scores_csv_is_named(tmp_path):
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(CnfrlError, match="notes.csv: not a report's scores.csv"):
+        write_grid_report([], tmp_path / "out", [tmp_path / "notes.csv"])
+    with pytest.raises(CnfrlError, match="missing.csv: cannot read it"):
+        write_grid_report([], tmp_path / "out", [tmp_path / "missing.csv"])

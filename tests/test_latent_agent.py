@@ -117,7 +117,7 @@ def test_actor_warmup_regresses_with_unit_weights_then_advantage_weights():
 
 
 def test_a_checkpoint_of_the_earlier_layout_loads(tmp_path):
-    """Before the train states carried their targets: target_*_params fields."""
+    """Before the train states carried their targets (target_*_params fields) and the frozen flow its inverses."""
     from flax import serialization
 
     from cnfrl.train import load_checkpoint
@@ -129,6 +129,7 @@ def test_a_checkpoint_of_the_earlier_layout_loads(tmp_path):
     state = serialization.to_state_dict(agent)
     for owner in ("actor", "critic"):
         state[f"target_{owner}_params"] = state[owner].pop("target_params")
+    state["model"]["params"].pop("frozen")
     path = tmp_path / "old.msgpack"
     path.write_bytes(serialization.msgpack_serialize({"agent": state, "updates": 3, "history": "[]"}))
     loaded, updates, _ = load_checkpoint(path, LatentAgent.create(jax.random.PRNGKey(6), toy_transitions(), toy_flow(), SMALL))

@@ -141,7 +141,7 @@ class LatentAgent(struct.PyTreeNode):
         return cls(
             actor=TargetTrainState.create_with_target(actor_def.apply, actor_params, optax.adam(_actor_lr(config, updates))),
             critic=TargetTrainState.create_with_target(critic_def.apply, critic_params, optax.adam(config.critic_lr)),
-            model=model,
+            model=model.frozen(),
             reward_scale=jnp.asarray(reward_scale(transitions, config.reward_scale), jnp.float32),
             rng=rng,
             config=config,

@@ -43,6 +43,11 @@ class ActionModel(struct.PyTreeNode):
         """Size of the latent an agent acts in."""
         return self.module.latent_dim
 
+    def frozen(self) -> ActionModel:
+        """The model as an agent decodes with it for a whole run, its parameters fixed: whatever depends on them
+        alone computed once (a flow's inverse matrices); the model itself where nothing does."""
+        return self
+
     def normalize(self, observations: jax.Array) -> jax.Array:
         """Raw observations -> the normalised states the model is conditioned on."""
         return self.normalizer(observations)

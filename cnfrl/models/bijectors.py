@@ -12,7 +12,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from cnfrl.networks import tanh_log_det
 
@@ -69,7 +68,11 @@ class ActNorm(Bijector):
 
 
 class InvertibleLinear(Bijector):
-    """y = x W^T with a full d x d matrix, orthogonal at initialisation."""
+    """y = x W^T with a full d x d matrix, orthogonal at initialisation.
+
+    The inverse uses W^-1 from the "frozen" collection when it is there (`cache_inverse` puts it there once for
+    a flow that no longer trains), so that a frozen flow's decoder does no linear algebra per call.
+    """
 
     @nn.compact
     def __call__(self, x: jax.Array, context: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
@@ -77,8 +80,13 @@ class InvertibleLinear(Bijector):
         weight = self.param("weight", nn.initializers.orthogonal(), (d, d))
         log_det = jnp.broadcast_to(jnp.linalg.slogdet(weight)[1], x.shape[:-1])
         if inverse:
-            return x @ jnp.linalg.inv(weight).T, -log_det
+            frozen = self.has_variable("frozen", "inverse")
+            return x @ (self.get_variable("frozen", "inverse") if frozen else jnp.linalg.inv(weight)).T, -log_det
         return x @ weight.T, log_det
+
+    def cache_inverse(self) -> None:
+        """Store W^-1 in the "frozen" collection (apply with mutable=["frozen"])."""
+        self.put_variable("frozen", "inverse", jnp.linalg.inv(self.get_variable("params", "weight")))
 
 
 class AffineCoupling(Bijector):
@@ -97,15 +105,14 @@ class AffineCoupling(Bijector):
     def __call__(self, x: jax.Array, context: jax.Array, inverse: bool = False) -> tuple[jax.Array, jax.Array]:
         d = x.shape[-1]
         a_size = d // 2
-        b_index = np.arange(d - a_size) + (0 if self.flip else a_size)
-        a_index = np.setdiff1d(np.arange(d), b_index)
-        part_a, part_b = x[..., a_index], x[..., b_index]
+        b_size = d - a_size
+        part_b, part_a = (x[..., :b_size], x[..., b_size:]) if self.flip else (x[..., a_size:], x[..., :a_size])
         h = jnp.concatenate([part_a, context], axis=-1)
         for _ in range(2):
             h = nn.PReLU(negative_slope_init=0.25)(nn.Dense(self.hidden)(h))
-        raw_log_scale, shift = jnp.split(nn.Dense(2 * (d - a_size), kernel_init=nn.initializers.zeros)(h), 2, axis=-1)
-        rescale = self.param("rescale", nn.initializers.ones, (d - a_size,))
+        raw_log_scale, shift = jnp.split(nn.Dense(2 * b_size, kernel_init=nn.initializers.zeros)(h), 2, axis=-1)
+        rescale = self.param("rescale", nn.initializers.ones, (b_size,))
         log_scale = rescale * jnp.tanh(raw_log_scale)
-        if inverse:
-            return x.at[..., b_index].set((part_b - shift) * jnp.exp(-log_scale)), -jnp.sum(log_scale, axis=-1)
-        return x.at[..., b_index].set(part_b * jnp.exp(log_scale) + shift), jnp.sum(log_scale, axis=-1)
+        part_b = (part_b - shift) * jnp.exp(-log_scale) if inverse else part_b * jnp.exp(log_scale) + shift
+        y = jnp.concatenate([part_b, part_a] if self.flip else [part_a, part_b], axis=-1)
+        return y, (-1 if inverse else 1) * jnp.sum(log_scale, axis=-1)

@@ -52,6 +52,12 @@ class ConditionalFlow(nn.Module):
             total = total + log_det
         return x, total
 
+    def cache_inverses(self) -> None:
+        """Put every invertible linear layer's inverse matrix in the "frozen" collection (mutable=["frozen"])."""
+        for layer in self.layers:
+            if isinstance(layer, InvertibleLinear):
+                layer.cache_inverse()
+
     def decode(self, latents: jax.Array, states: jax.Array) -> jax.Array:
         """Latent -> action: the exact inverse of `encode`; every latent in the box maps into (-1, 1)^d."""
         x = latents
@@ -105,6 +111,12 @@ class FlowModel(ActionModel):
     def build(cls, action_dim: int, config: FlowConfig) -> ConditionalFlow:
         """The conditional flow of this architecture."""
         return ConditionalFlow(action_dim, config)
+
+    def frozen(self) -> FlowModel:
+        """This flow with its invertible layers' inverse matrices computed once: the decoder an agent calls at
+        every update then does no linear algebra (the same numbers as computing them there)."""
+        _, inverses = self.module.apply(self.params, method=ConditionalFlow.cache_inverses, mutable=["frozen"])
+        return self.replace(params={**self.params, **inverses})
 
     def encode(self, actions: jax.Array, observations: jax.Array) -> jax.Array:
         """Action -> its latent for raw observations: the exact inverse of `decode`."""
