@@ -35,12 +35,14 @@ def perturbed_agent(name: str, transitions):
     agent = make_agent(config, run_data(transitions), untrained(algo, transitions))
     rng = np.random.default_rng(0)
 
-    def move(leaf):
-        if hasattr(leaf, "dtype") and np.issubdtype(leaf.dtype, np.floating):
+    def move(path, leaf):
+        derived = any(getattr(key, "key", None) == "frozen" for key in path)  # a frozen flow's inverses: recomputed below
+        if hasattr(leaf, "dtype") and np.issubdtype(leaf.dtype, np.floating) and not derived:
             return leaf + 0.05 * rng.standard_normal(np.shape(leaf)).astype(np.float32)
         return leaf
 
-    return jax.tree.map(move, agent)
+    agent = jax.tree_util.tree_map_with_path(move, agent)
+    return agent.replace(model=agent.model.frozen()) if hasattr(agent, "model") else agent
 
 
 @pytest.mark.parametrize("name", VARIANTS)

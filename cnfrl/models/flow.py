@@ -114,7 +114,8 @@ class FlowModel(ActionModel):
 
     def frozen(self) -> FlowModel:
         """This flow with its invertible layers' inverse matrices computed once: the decoder an agent calls at
-        every update then does no linear algebra (the same numbers as computing them there)."""
+        every update then does no linear algebra (the same numbers as computing them there). Whoever changes the
+        weights afterwards calls it again."""
         _, inverses = self.module.apply(self.params, method=ConditionalFlow.cache_inverses, mutable=["frozen"])
         return self.replace(params={**self.params, **inverses})
 
