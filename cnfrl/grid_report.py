@@ -160,7 +160,7 @@ def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[
     reports' `scores` files); returns report.md's path."""
     if not run_dirs and not scores:
         raise CnfrlError("no run directories given; e.g. cnfrl report runs/*-cnf-* runs/*-bc-* --out report")
-    runs = [load_run(path) for path in run_dirs] + [run for path in scores for run in load_scores(path)]
+    runs = [run for path in scores for run in load_scores(path)] + [load_run(path) for path in run_dirs]
     metrics = {summary_metric(run.summary) for run in runs}
     if len(metrics) > 1:
         raise CnfrlError(
