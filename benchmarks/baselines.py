@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from report import write_table
+from tables import write_table
 
-from cnfrl.agents.registry import ALGORITHMS, preset
-from cnfrl.config import applicable, with_overrides
-from cnfrl.pipeline import evaluate_stage, train_stage
+from cnfrl.experiments.config import applicable, with_overrides
+from cnfrl.experiments.pipeline import evaluate_stage, train_stage
+from cnfrl.experiments.registry import ALGORITHMS, preset
 
 ABLATIONS = [
     ("uniform > normal latent", "cnf", "cnf-normal"),

@@ -17,15 +17,15 @@ from pathlib import Path
 import jax
 import numpy as np
 from plain_update import plain_updates_per_second
-from report import write_table
+from tables import write_table
 
-from cnfrl.agents.registry import algorithm
-from cnfrl.agents.registry import preset as named_preset
 from cnfrl.data.transitions import Transitions
-from cnfrl.hardware import describe_hardware
+from cnfrl.experiments.pipeline import RunData, make_agent
+from cnfrl.experiments.registry import algorithm
+from cnfrl.experiments.registry import preset as named_preset
 from cnfrl.models.pretrain import PretrainConfig, PretrainResult, pretrain_flow, untrained_model
-from cnfrl.pipeline import RunData, make_agent
-from cnfrl.train import device_batches, run_updates, run_updates_seeds, stack_agents
+from cnfrl.training.loop import device_batches, run_updates, run_updates_seeds, stack_agents
+from cnfrl.utils.hardware import describe_hardware
 
 
 def synthetic(n: int = 200_000) -> Transitions:

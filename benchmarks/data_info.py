@@ -17,7 +17,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from report import write_table
+from tables import write_table
 
 TARGET_SECONDS = 10.0
 

@@ -26,13 +26,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from report import write_table
 from stability import LAST
+from tables import write_table
 
-from cnfrl.evaluate import evaluate
-from cnfrl.hardware import single_thread_xla_flags
-from cnfrl.pipeline import EVAL_SEED, trained_agent
-from cnfrl.train import CHECKPOINT, checkpoint_history
+from cnfrl.envs.evaluate import evaluate
+from cnfrl.experiments.pipeline import EVAL_SEED, trained_agent
+from cnfrl.training.checkpoints import CHECKPOINT, checkpoint_history
+from cnfrl.utils.hardware import single_thread_xla_flags
 
 
 def perturbed(agent: Any, scale: float, seed: int) -> Any:

@@ -26,11 +26,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from report import write_table
 from stability import LAST, summary_rows
+from tables import write_table
 
-from cnfrl.agents.registry import preset
-from cnfrl.pipeline import load_run_data
+from cnfrl.experiments.pipeline import load_run_data
+from cnfrl.experiments.registry import preset
 
 PEER_SCRIPT = """
 import json, sys, time, warnings
@@ -109,8 +109,8 @@ def onnx_policy(path: Path):
 def run_peer(python: str, algo: str, seed: int, data, data_path: Path, out: Path, args: argparse.Namespace) -> dict:
     """Train one peer in its interpreter on the NPZ at `data_path`, then evaluate the policies it saved in `out`:
     the stability benchmark's curve format."""
-    from cnfrl.evaluate import evaluate
-    from cnfrl.pipeline import EVAL_SEED
+    from cnfrl.envs.evaluate import evaluate
+    from cnfrl.experiments.pipeline import EVAL_SEED
 
     out.mkdir()
     settings = [str(x) for x in (seed, args.updates, args.eval_every, args.plas_warmup)]

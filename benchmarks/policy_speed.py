@@ -13,11 +13,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from report import write_table
+from tables import write_table
 
-from cnfrl.export.exporter import export_run, load_exported
-from cnfrl.hardware import describe_hardware
-from cnfrl.pipeline import trained_agent
+from cnfrl.experiments.export import export_run
+from cnfrl.experiments.pipeline import trained_agent
+from cnfrl.export.policy_files import load_exported
+from cnfrl.utils.hardware import describe_hardware
 
 
 def actions_per_second(act, observations: np.ndarray, seconds: float) -> float:

@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnfrl.agents.registry import load_config
-from cnfrl.evaluate import evaluate
+from cnfrl.envs.evaluate import evaluate
+from cnfrl.experiments.pipeline import EVAL_SEED, load_run_data, make_agent
+from cnfrl.experiments.registry import load_config
 from cnfrl.models.pretrain import load_model
-from cnfrl.pipeline import EVAL_SEED, load_run_data, make_agent
-from cnfrl.train import CHECKPOINT, load_checkpoint
+from cnfrl.training.checkpoints import CHECKPOINT, load_checkpoint
 
 
 def main() -> None:

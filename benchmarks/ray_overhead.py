@@ -21,14 +21,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from report import write_table
+from tables import write_table
 
-from cnfrl.bench import Grid, RayCluster, run_grid
 from cnfrl.collect.recipes import collect_dataset
-from cnfrl.hardware import describe_hardware
-from cnfrl.pipeline import load_run_data
-from cnfrl.ray_grid import runtime_env
-from cnfrl.train import CHECKPOINT
+from cnfrl.experiments.grid import Grid, run_grid
+from cnfrl.experiments.pipeline import load_run_data
+from cnfrl.experiments.ray_grid import RayCluster, runtime_env
+from cnfrl.training.checkpoints import CHECKPOINT
+from cnfrl.utils.hardware import describe_hardware
 
 
 def main() -> None:
@@ -131,7 +131,7 @@ def task_overheads(ray) -> dict[str, float]:
 
 
 def _import_pipeline() -> None:
-    import cnfrl.pipeline  # noqa: F401
+    import cnfrl.experiments.pipeline  # noqa: F401
 
 
 if __name__ == "__main__":

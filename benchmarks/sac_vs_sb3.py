@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from report import write_table
+from tables import write_table
 
 ENV_ID = "Hopper-v5"
 WARMUP = 1_000

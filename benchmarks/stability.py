@@ -29,11 +29,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from report import write_table
+from tables import write_table
 
-from cnfrl.agents.registry import algorithm, preset
-from cnfrl.config import RunConfig, applicable, with_overrides
-from cnfrl.hardware import single_thread_xla_flags
+from cnfrl.experiments.config import RunConfig, applicable, with_overrides
+from cnfrl.experiments.registry import algorithm, preset
+from cnfrl.utils.hardware import single_thread_xla_flags
 
 VARIANTS, FAITHFUL = ("cnf-steady", "cnf-td3bc"), "cnf"
 LAST = 4
@@ -61,7 +61,7 @@ def run_config(algo: str, overrides: list[str], dataset: str, seed: int, preset_
 def pretrain(config: RunConfig, loaded: dict) -> None:
     """Pre-train (or find in the cache) the action model a run will need, if any; `loaded` keeps each dataset
     read once for all its rows and seeds."""
-    from cnfrl.pipeline import load_run_data, pretrain_stage
+    from cnfrl.experiments.pipeline import load_run_data, pretrain_stage
 
     if algorithm(config.algo).action_model is None:
         return
@@ -75,7 +75,7 @@ def run_one(config: RunConfig, run_dir: Path) -> dict:
     result_path = run_dir / "curve.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
-    from cnfrl.pipeline import train_stage
+    from cnfrl.experiments.pipeline import train_stage
 
     start = time.perf_counter()
     _, history, data, _ = train_stage(config, run_dir, resume=True, show_progress=False)

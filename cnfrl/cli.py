@@ -177,29 +177,9 @@ ResumeOption = Annotated[
 
 
 def _config(dataset: str | None, algo: str, preset_name: str, seed: int | None, overrides: list[str] | None, env: str | None):
-    import dataclasses
+    from cnfrl.experiments.runs import build_config
 
-    from cnfrl.agents.registry import preset
-    from cnfrl.config import with_overrides
-
-    config = with_overrides(preset(preset_name, algo), overrides or [])
-    config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset, env=env or config.env)
-    return dataclasses.replace(config, seed=seed) if seed is not None else config
-
-
-def _prepare(
-    dataset: str | None,
-    algo: str,
-    preset_name: str,
-    seed: int | None,
-    overrides: list[str] | None,
-    run_dir: Path | None,
-    env: str | None,
-):
-    from cnfrl.pipeline import default_run_dir
-
-    config = _config(dataset, algo, preset_name, seed, overrides, env)
-    return run_dir if run_dir is not None else default_run_dir(config, overrides or []), config
+    return build_config(algo, preset_name, dataset, overrides or [], seed, env)
 
 
 @app.command("pretrain")
@@ -212,7 +192,7 @@ def pretrain(
     env: EnvOption = None,
 ) -> None:
     """Pre-train the algorithm's action model (the flow; PLAS's VAE) on a dataset, cached by fingerprint + config."""
-    from cnfrl.pipeline import load_run_data, pretrain_stage
+    from cnfrl.experiments.pipeline import load_run_data, pretrain_stage
 
     config = _config(dataset, algo or "cnf", preset_name, seed, overrides, env)
     result = pretrain_stage(config, load_run_data(config), None)
@@ -230,10 +210,13 @@ def pretrain(
     console.print(table)
 
 
-def _seed_dirs(configs, overrides: list[str], run_dir: Path | None) -> list[Path]:
-    from cnfrl.pipeline import default_run_dir
+def _run_dirs(configs, overrides: list[str], run_dir: Path | None) -> list[Path]:
+    """The run directory of each seed: --run-dir itself for one seed, DIR/sSEED for several, else the default name."""
+    from cnfrl.experiments.runs import run_dir_for
 
-    return [run_dir / f"s{c.seed}" if run_dir is not None else default_run_dir(c, overrides) for c in configs]
+    if run_dir is not None:
+        return [run_dir] if len(configs) == 1 else [run_dir / f"s{c.seed}" for c in configs]
+    return [run_dir_for(c, overrides) for c in configs]
 
 
 def _resumed(directory: Path, config, saved, algo: str | None, dataset: str | None, seed: int | None):
@@ -269,11 +252,11 @@ def _training_command(then_evaluate: bool):
         env: EnvOption = None,
         seeds: SeedsOption = 1,
     ) -> None:
-        from cnfrl.pipeline import resumed_config, run_seeds, seed_configs, train_seeds
+        from cnfrl.experiments.pipeline import resumed_config, run_seeds, train_seeds
+        from cnfrl.experiments.runs import seed_configs
 
-        directory, config = _prepare(dataset, algo or "cnf", preset_name, seed, overrides, run_dir, env)
-        configs = seed_configs(config, seeds)
-        directories = [directory] if seeds == 1 else _seed_dirs(configs, overrides or [], run_dir)
+        configs = seed_configs(_config(dataset, algo or "cnf", preset_name, seed, overrides, env), seeds)
+        directories = _run_dirs(configs, overrides or [], run_dir)
         if resume:
             configs = [
                 _resumed(d, c, resumed_config(d, overrides or []), algo, dataset, seed)
@@ -306,7 +289,7 @@ def algos(
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Print the docs page (docs/algorithms.md).")] = False,
 ) -> None:
     """List the algorithms `--algo` takes, with what each is."""
-    from cnfrl.agents.registry import ALGORITHMS, markdown
+    from cnfrl.experiments.registry import ALGORITHMS, markdown
 
     if as_markdown:
         print(markdown())
@@ -331,8 +314,8 @@ def evaluate_run(
 ) -> None:
     """Evaluate a run's last checkpoint and BC through its action model; write eval.json and report.md.
     With --policy, evaluate an exported policy file with the run's evaluation seeds and print it beside eval.json."""
-    from cnfrl.pipeline import evaluate_exported, evaluate_stage
-    from cnfrl.report import metric_unit, summary_metric
+    from cnfrl.experiments.pipeline import evaluate_exported, evaluate_stage
+    from cnfrl.experiments.run_report import metric_unit, summary_metric
 
     if policy is None:
         _print_eval(evaluate_stage(run_dir, episodes), run_dir)
@@ -360,7 +343,7 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Output file (default: RUN_DIR/policy.onnx or policy.npz).")] = None,
 ) -> None:
     """Write the run's deterministic policy (observation -> action, normalisation included) as ONNX or NumPy."""
-    from cnfrl.export.exporter import export_run
+    from cnfrl.experiments.export import export_run
 
     path = export_run(run_dir, fmt, out)  # type: ignore[arg-type]
     console.print(f"wrote {path}")
@@ -378,7 +361,7 @@ def report(
 ) -> None:
     """Runs side by side: scores per dataset and algorithm (mean +- std over seeds), aggregates with bootstrap
     intervals, learning curves, action-model diagnostics."""
-    from cnfrl.grid_report import write_grid_report
+    from cnfrl.experiments.report import write_grid_report
 
     _print_grid_report(write_grid_report(run_dirs or [], out, scores or []))
 
@@ -419,7 +402,7 @@ def bench(
     train in parallel as Ray tasks (pip install 'cnfrl\\[ray]'); the run directories must then be on a file
     system every node sees at the same path.
     """
-    from cnfrl.bench import Grid, GridFile, RayCluster, load_grid_file, run_grid
+    from cnfrl.experiments.grid import Grid, GridFile, RayCluster, load_grid_file, run_grid
 
     file = load_grid_file(grid_file) if grid_file is not None else GridFile()
     grid = Grid(
@@ -433,7 +416,7 @@ def bench(
     )
     cluster = None
     if ray or ray_address:
-        from cnfrl.ray_grid import import_ray
+        from cnfrl.experiments.ray_grid import import_ray
 
         import_ray()
         cluster = RayCluster(address=ray_address, cpus_per_task=task_cpus, gpus_per_task=task_gpus, max_retries=retries)
@@ -444,7 +427,7 @@ def bench(
 
 
 def _print_eval(summary: dict, run_dir: Path) -> None:
-    from cnfrl.report import metric_unit, result_rows, summary_metric
+    from cnfrl.experiments.run_report import metric_unit, result_rows, summary_metric
 
     unit = metric_unit(summary_metric(summary))
     table = Table(title=f"{summary['dataset']}: {unit} over {summary['eval_episodes']} episodes")

@@ -13,9 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import cnfrl.train as train_module
-from cnfrl.agents.registry import ALGORITHMS, algorithm, preset
+import cnfrl.training.loop as train_module
 from cnfrl.data.transitions import Transitions
+from cnfrl.experiments.pipeline import RunData, make_agent
+from cnfrl.experiments.registry import ALGORITHMS, algorithm, preset
 from cnfrl.models import model_class
 from cnfrl.models.pretrain import (
     PretrainConfig,
@@ -23,18 +24,8 @@ from cnfrl.models.pretrain import (
     pretrain_action_model,
     untrained_model,
 )
-from cnfrl.pipeline import RunData, make_agent
-from cnfrl.train import (
-    CHECKPOINT,
-    LoopConfig,
-    SeedRun,
-    device_batches,
-    fit,
-    fit_seeds,
-    load_checkpoint,
-    run_updates,
-    save_checkpoint,
-)
+from cnfrl.training.checkpoints import CHECKPOINT, load_checkpoint, save_checkpoint
+from cnfrl.training.loop import LoopConfig, SeedRun, device_batches, fit, fit_seeds, run_updates
 
 OBS = ACT = 2
 SMALL_HIDDEN = (32, 32)

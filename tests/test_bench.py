@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cnfrl.bench import Grid, RayCluster, load_grid_file, run_grid
 from cnfrl.collect.recipes import collect_dataset
 from cnfrl.data.builtin import parse_builtin
 from cnfrl.errors import CnfrlError
-from cnfrl.ray_grid import import_ray, train_on_ray
-from cnfrl.train import CHECKPOINT, checkpoint_updates
+from cnfrl.experiments.grid import Grid, load_grid_file, run_grid
+from cnfrl.experiments.ray_grid import RayCluster, import_ray, train_on_ray
+from cnfrl.training.checkpoints import CHECKPOINT, checkpoint_updates
 
 TINY = (
     "flow.blocks=2",

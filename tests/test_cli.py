@@ -13,9 +13,9 @@ import pytest
 from conftest import episode_arrays, write_d4rl_layout
 
 from cnfrl import load_dataset
-from cnfrl.agents.registry import load_config
 from cnfrl.errors import CnfrlError
-from cnfrl.pipeline import train_stage
+from cnfrl.experiments.pipeline import train_stage
+from cnfrl.experiments.registry import load_config
 
 
 def cnfrl(*args: str) -> subprocess.CompletedProcess:
@@ -195,7 +195,7 @@ def test_help_shows_flags_without_a_type():
 
 
 def test_halfcheetah_prints_no_mujoco_warning_and_leaves_no_log(tmp_path: Path):
-    script = "from cnfrl.envs import make_env; env = make_env('HalfCheetah-v5'); env.reset(seed=0)"
+    script = "from cnfrl.envs.make import make_env; env = make_env('HalfCheetah-v5'); env.reset(seed=0)"
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0 and "settotalmass" not in result.stderr + result.stdout, result.stderr
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
@@ -241,8 +241,8 @@ def test_file_system_errors_are_one_line(monkeypatch, capsys, tmp_path):
 
 
 def test_a_d4rl_file_trains_with_env_and_without_it_the_error_says_how(tmp_path: Path):
-    from cnfrl.agents.registry import preset
-    from cnfrl.pipeline import load_run_data
+    from cnfrl.experiments.pipeline import load_run_data
+    from cnfrl.experiments.registry import preset
 
     arrays = episode_arrays([10, 5], ["timeout", "terminal"])
     arrays["next_observations"] = np.roll(arrays["observations"], -1, axis=0)

@@ -11,7 +11,7 @@ from cnfrl.collect import collect_transitions, uniform_random_policy
 from cnfrl.collect.behaviour import PACKAGED_POLICIES, behaviour_policy, load_behaviour
 from cnfrl.collect.recipes import collect_dataset
 from cnfrl.data.builtin import MUJOCO_TASKS
-from cnfrl.envs import make_env
+from cnfrl.envs.make import make_env
 from cnfrl.errors import CnfrlError
 
 

@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from cnfrl.agents.registry import ALGORITHMS, load_config, preset
-from cnfrl.config import applicable, save_config, validate, with_overrides
+import cnfrl
 from cnfrl.errors import CnfrlError
+from cnfrl.experiments.config import applicable, save_config, validate, with_overrides
+from cnfrl.experiments.registry import ALGORITHMS, load_config, preset
+from cnfrl.experiments.runs import run_dir_for
 from cnfrl.models import FlowConfig, VAEConfig
-from cnfrl.pipeline import default_run_dir
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
@@ -39,14 +40,30 @@ def test_the_model_section_answers_to_its_kind_and_refuses_another():
         with_overrides(preset("cpu-quick", "cnf"), ["agent.batch_size=64"])
 
 
-def test_a_config_json_of_the_old_layout_still_loads(tmp_path):
+def test_a_config_json_of_an_old_layout_is_a_one_line_error_naming_the_version(tmp_path):
     """Before `model` and `loop.batch_size`: a `flow` and a `vae` section, and the batch size under `agent`."""
     config = preset("cpu-quick", "plas")
+    save_config(config, tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["cnfrl_version"] == cnfrl.__version__
+    assert load_config(tmp_path / "config.json") == config
     values = json.loads(json.dumps(dataclasses.asdict(config)))
     values["vae"], values["flow"] = values.pop("model"), {"blocks": 6, "hidden": 128, "latent": "uniform"}
     values["agent"]["batch_size"] = values["loop"].pop("batch_size")
     (tmp_path / "config.json").write_text(json.dumps(values))
-    assert load_config(tmp_path / "config.json") == config
+    with pytest.raises(CnfrlError, match=r"config.json: settings of another layout .* written by cnfrl a version before 0.1.0"):
+        load_config(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text(json.dumps({**values, "cnfrl_version": "0.0.9"}))
+    with pytest.raises(CnfrlError, match=r"written by cnfrl 0.0.9 \(this is 0.1.0\): train the run again"):
+        load_config(tmp_path / "config.json")
+
+
+def test_a_damaged_config_json_is_a_one_line_error_naming_the_file(tmp_path):
+    (tmp_path / "config.json").write_text('{"algo": "cnf", "seed": ')
+    with pytest.raises(CnfrlError, match=r"config.json: not valid JSON .*start the run again with --overwrite"):
+        load_config(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(CnfrlError, match="config.json: not a cnfrl run config"):
+        load_config(tmp_path / "config.json")
 
 
 def test_grid_wide_overrides_skip_runs_without_the_section():
@@ -76,6 +93,6 @@ def test_settings_no_run_can_use_are_refused_before_any_data_is_read(assignment,
 
 def test_runs_that_differ_in_an_override_get_their_own_default_directory():
     config = preset("cpu-quick", "cnf")
-    plain, changed = default_run_dir(config, []), default_run_dir(config, ["agent.awr_lambda=1"])
+    plain, changed = run_dir_for(config, []), run_dir_for(config, ["agent.awr_lambda=1"])
     assert plain.name == "hopper-medium-demo-cnf-cpu-quick-s0" and changed != plain
-    assert default_run_dir(config, ["loop.updates=5000", "agent.awr_lambda=1"]) == changed
+    assert run_dir_for(config, ["loop.updates=5000", "agent.awr_lambda=1"]) == changed

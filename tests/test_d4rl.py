@@ -139,7 +139,7 @@ def test_actions_outside_the_box_error_by_default_and_rescale_on_request(tmp_pat
     for rescale in (False, True):  # HalfCheetah's own bounds are [-1, 1]: no advice to rescale
         with pytest.raises(DatasetError, match=r"HalfCheetah-v5's own bounds.*rescaling cannot fix that: clip the actions"):
             load_dataset(path, env_id="HalfCheetah-v5", rescale_actions=rescale)
-    from cnfrl.envs import env_shape
+    from cnfrl.envs.make import env_shape
 
     bounds = env_shape("HalfCheetah-v5")
     arrays["actions"] = np.clip(arrays["actions"], bounds.action_low, bounds.action_high)

@@ -14,13 +14,13 @@ import onnxruntime
 import pytest
 from test_algorithms import bandit, run_data, small_config, untrained
 
-from cnfrl.agents.registry import ALGORITHMS
 from cnfrl.errors import CnfrlError
-from cnfrl.export.exporter import load_exported
-from cnfrl.export.lower import policy_program
+from cnfrl.experiments.pipeline import make_agent
+from cnfrl.experiments.registry import ALGORITHMS
 from cnfrl.export.numpy_policy import NumpyPolicy, load_policy
 from cnfrl.export.onnx_policy import to_onnx
-from cnfrl.pipeline import make_agent
+from cnfrl.export.policy_files import load_exported
+from cnfrl.export.program import policy_program
 
 TOLERANCE = 1e-5
 VARIANTS = [*ALGORITHMS, "plas+p"]
@@ -96,7 +96,7 @@ def test_what_cannot_be_exported_is_named(tmp_path):
     (tmp_path / "policy.pt").write_bytes(b"")
     with pytest.raises(CnfrlError, match="a policy file ends in .onnx or .npz"):
         load_exported(tmp_path / "policy.pt")
-    from cnfrl.export.exporter import export_run
+    from cnfrl.experiments.export import export_run
 
     with pytest.raises(CnfrlError, match="no checkpoint; run `cnfrl train` into this directory first"):
         export_run(tmp_path, "onnx")

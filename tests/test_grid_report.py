@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnfrl.errors import CnfrlError
-from cnfrl.grid_report import interval_estimates, write_grid_report
+from cnfrl.experiments.report import interval_estimates, write_grid_report
 
 CNF = {"hopper-medium": [10.0, 20.0, 30.0, 40.0], "walker2d-medium": [50.0, 60.0, 70.0, 80.0]}
 BC = {"hopper-medium": [25.0] * 4, "walker2d-medium": [45.0] * 4}

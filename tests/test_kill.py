@@ -16,9 +16,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from cnfrl.checkpoint import load_params
 from cnfrl.data.resolve import load_dataset
-from cnfrl.train import CHECKPOINT
+from cnfrl.training.checkpoints import CHECKPOINT
+from cnfrl.utils.params import load_params
 
 TINY = [
     *("--set", "flow.blocks=2", "--set", "flow.hidden=16", "--set", "pretrain.batch_size=128"),

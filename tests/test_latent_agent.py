@@ -12,7 +12,7 @@ from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
 from cnfrl.models.flow import ConditionalFlow, FlowConfig, FlowModel
 from cnfrl.networks import Normalizer
-from cnfrl.train import device_batches
+from cnfrl.training.loop import device_batches
 
 OBS, ACT = 4, 2
 SMALL = LatentConfig(actor_hidden=(32, 32), critic_hidden=(32, 32))
@@ -116,46 +116,53 @@ def test_actor_warmup_regresses_with_unit_weights_then_advantage_weights():
     assert weights[2] != 1.0 and np.isfinite(weights[2])
 
 
-def test_a_checkpoint_of_the_earlier_layout_loads(tmp_path):
+def test_a_checkpoint_of_an_earlier_layout_is_a_one_line_error_naming_the_version(tmp_path):
     """Before the train states carried their targets (target_*_params fields) and the frozen flow its inverses."""
     from flax import serialization
 
-    from cnfrl.train import load_checkpoint
+    from cnfrl.training.checkpoints import load_checkpoint
 
     agent = LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), SMALL)
-    agent = agent.replace(
-        critic=agent.critic.replace(target_params=jax.tree_util.tree_map(lambda p: p + 1.0, agent.critic.target_params))
-    )
     state = serialization.to_state_dict(agent)
     for owner in ("actor", "critic"):
         state[f"target_{owner}_params"] = state[owner].pop("target_params")
     state["model"]["params"].pop("frozen")
     path = tmp_path / "old.msgpack"
     path.write_bytes(serialization.msgpack_serialize({"agent": state, "updates": 3, "history": "[]"}))
-    loaded, updates, _ = load_checkpoint(path, LatentAgent.create(jax.random.PRNGKey(6), toy_transitions(), toy_flow(), SMALL))
-    assert updates == 3
-    for a, b in zip(jax.tree_util.tree_leaves(agent), jax.tree_util.tree_leaves(loaded), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(CnfrlError, match="old.msgpack: not a checkpoint of this agent .* a version before 0.1.0 stamped"):
+        load_checkpoint(path, agent)
 
 
-def test_a_checkpoint_that_does_not_fit_is_a_one_line_error(tmp_path):
-    from cnfrl.train import load_checkpoint, save_checkpoint
+def test_a_checkpoint_that_does_not_fit_or_is_damaged_is_a_one_line_error(tmp_path):
+    from cnfrl.training.checkpoints import PREVIOUS, load_checkpoint, save_checkpoint
 
     agent = LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), SMALL)
+    other = LatentAgent.create(
+        jax.random.PRNGKey(5), toy_transitions(), toy_flow(), dataclasses.replace(SMALL, actor_hidden=(8,))
+    )
     path = tmp_path / "last.msgpack"
     save_checkpoint(path, agent, 3, [])
+    with pytest.raises(CnfrlError, match=r"last.msgpack: not a checkpoint of this agent .*written by cnfrl 0.1.0"):
+        load_checkpoint(path, other)
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CnfrlError, match="not a checkpoint of this agent .* train into a new run directory"):
+    with pytest.raises(
+        CnfrlError, match="last.msgpack: truncated or corrupt .* start the run again: the same command with --overwrite"
+    ):
         load_checkpoint(path, agent)
     save_checkpoint(path, agent, 3, [])
-    wider = dataclasses.replace(SMALL, actor_hidden=(64, 64))
-    with pytest.raises(CnfrlError, match="not a checkpoint of this agent"):
-        load_checkpoint(path, LatentAgent.create(jax.random.PRNGKey(5), toy_transitions(), toy_flow(), wider))
+    save_checkpoint(path, agent, 5, [])
+    assert (tmp_path / PREVIOUS).is_file()
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(
+        CnfrlError, match=r"truncated or corrupt .*the previous checkpoint \(update 3\) is intact: mv .* --resume"
+    ):
+        load_checkpoint(path, agent)
 
 
 def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint(tmp_path):
     """Rewards of 1e30 make the critic loss overflow: training stops, the checkpoint of the last evaluation stays."""
-    from cnfrl.train import CHECKPOINT, LoopConfig, fit, load_checkpoint
+    from cnfrl.training.checkpoints import CHECKPOINT, load_checkpoint
+    from cnfrl.training.loop import LoopConfig, fit
 
     transitions = toy_transitions()
     agent = LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), SMALL)
@@ -179,7 +186,7 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_last_good_checkpoint
 def test_critics_that_blow_up_while_finite_stop_the_run(tmp_path):
     """A critic learning rate of 1e3 sends Q far past what the rewards allow (|r| <= 1, gamma 0.99: 100) long
     before anything overflows; the run stops instead of ending with a plausible score."""
-    from cnfrl.train import LoopConfig, fit, q_limit
+    from cnfrl.training.loop import LoopConfig, fit, q_limit
 
     transitions = toy_transitions()
     agent = LatentAgent.create(jax.random.PRNGKey(8), transitions, toy_flow(), dataclasses.replace(SMALL, critic_lr=1e3))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cnfrl.reference_scores import d4rl_family, reference_scores
+from cnfrl.envs.reference_scores import d4rl_family, reference_scores
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from flax import struct
 
 from cnfrl.collect.sac import Replay, SACAgent, SACConfig, train_sac
 from cnfrl.errors import CnfrlError
-from cnfrl.train import run_updates
+from cnfrl.training.loop import run_updates
 
 
 def test_replay_appends_in_order_and_updates_sample_only_written_rows():

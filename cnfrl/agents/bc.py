@@ -14,6 +14,7 @@ from flax.training.train_state import TrainState
 
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
+from cnfrl.export.program import ACTIONS, OBSERVATIONS, ProgramBuilder, dense_count
 from cnfrl.models.base import ActionModel
 from cnfrl.networks import Batch, GaussianHead, Normalizer, tanh_gaussian_log_prob
 
@@ -67,6 +68,14 @@ class BCAgent(struct.PyTreeNode):
         mean, _ = self.policy.apply_fn({"params": self.policy.params}, self.normalizer(observations))
         return jnp.tanh(mean)
 
+    def export_policy(self, program: ProgramBuilder) -> None:
+        """`act` as export steps: normalise, the MLP, the mean half of its output, tanh."""
+        program.normalize(OBSERVATIONS, "states", self.normalizer.mean, self.normalizer.std)
+        mlp = self.policy.params["MLP_0"]
+        program.dense_stack(["states"], "head", mlp)
+        program.step("slice", ["head"], "mean", start=0, stop=mlp[f"Dense_{dense_count(mlp) - 1}"]["bias"].shape[0] // 2)
+        program.step("tanh", ["mean"], ACTIONS)
+
 
 @dataclass(frozen=True)
 class ModelBCConfig:
@@ -100,3 +109,9 @@ class ModelBCAgent(struct.PyTreeNode):
     def act(self, observations: jax.Array) -> jax.Array:
         """The decoded latent centre."""
         return self.model.behaviour_action(observations)
+
+    def export_policy(self, program: ProgramBuilder) -> None:
+        """`act` as export steps: the model's decoding of a zero latent."""
+        program.normalize(OBSERVATIONS, "states", self.model.normalizer.mean, self.model.normalizer.std)
+        program.step("zeros", [OBSERVATIONS], "latents", dim=self.model.latent_dim)
+        self.model.export_decode(program, "latents", "states", ACTIONS)

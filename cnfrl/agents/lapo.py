@@ -21,8 +21,9 @@ import optax
 from flax import struct
 
 from cnfrl.data.transitions import Transitions
+from cnfrl.export.program import ACTIONS, OBSERVATIONS, ProgramBuilder
 from cnfrl.models.base import ActionModel
-from cnfrl.models.vae import ConditionalVAE, VAEConfig
+from cnfrl.models.vae import ConditionalVAE, VAEConfig, export_vae_decoder
 from cnfrl.networks import MLP, Batch, CriticEnsemble, Normalizer, TargetTrainState, reward_scale, soft_min_q
 
 
@@ -157,6 +158,14 @@ class LAPOAgent(struct.PyTreeNode):
         """The target VAE's decoding of the latent policy's action."""
         states = self.normalizer(observations)
         return self.decode(self.vae.target_params, self.policy_latent(self.actor.params, states), states)
+
+    def export_policy(self, program: ProgramBuilder) -> None:
+        """`act` as export steps: the latent policy, bounded, then the target VAE's decoder."""
+        program.normalize(OBSERVATIONS, "states", self.normalizer.mean, self.normalizer.std)
+        program.dense_stack(["states"], "head", self.actor.params)
+        program.step("tanh", ["head"], "squashed")
+        program.step("scale", ["squashed"], "latents", factor=float(self.config.latent_bound))
+        export_vae_decoder(program, self.vae.target_params["params"], "latents", "states", ACTIONS)
 
 
 class QAndValue(nn.Module):

@@ -26,6 +26,7 @@ from flax import struct
 
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
+from cnfrl.export.program import ACTIONS, OBSERVATIONS, ProgramBuilder
 from cnfrl.models.base import ActionModel
 from cnfrl.networks import LOG_STD_MAX, LOG_STD_MIN, MLP, Batch, CriticEnsemble, TargetTrainState, reward_scale, soft_min_q
 
@@ -229,6 +230,24 @@ class LatentAgent(struct.PyTreeNode):
     def act(self, observations: jax.Array) -> jax.Array:
         """Deterministic actions for raw observations: the decoded latent tanh(mean)."""
         return self.policy_action(self.actor.params, observations, None)
+
+    def export_policy(self, program: ProgramBuilder) -> None:
+        """`act` as export steps: the actor's deterministic latent, bounded, decoded by the action model (then
+        PLAS+P's perturbation when it has one)."""
+        config, params = self.config, self.actor.params
+        program.normalize(OBSERVATIONS, "states", self.model.normalizer.mean, self.model.normalizer.std)
+        head = program.dense_stack(["states"], "head", params["head"])
+        if config.objective == "awr":
+            head = program.step("slice", [head], "mean", start=0, stop=self.model.latent_dim)
+        if config.bounded_latent:
+            program.step("tanh", [head], "squashed")
+            head = program.step("scale", ["squashed"], "latents", factor=float(config.latent_bound))
+        decoded = self.model.export_decode(program, head, "states", ACTIONS if config.perturbation <= 0 else "decoded")
+        if config.perturbation > 0:
+            program.dense_stack(["states", decoded], "correction_raw", params["perturbation"])
+            program.step("tanh", ["correction_raw"], "correction")
+            program.step("axpy", [decoded, "correction"], "perturbed", factor=float(config.perturbation))
+            program.step("clip", ["perturbed"], ACTIONS, low=-1.0, high=1.0)
 
 
 def _actor_lr(config: LatentConfig, updates: int | None) -> float | optax.Schedule:

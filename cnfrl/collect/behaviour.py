@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from cnfrl.checkpoint import load_params, save_params
 from cnfrl.collect.rollout import uniform_random_policy
 from cnfrl.collect.sac import ActorPolicy, Checkpoint, SACConfig, end_last_episode, train_sac
-from cnfrl.envs import make_env
+from cnfrl.envs.evaluate import evaluate_policy
+from cnfrl.envs.make import make_env
+from cnfrl.envs.reference_scores import D4RL_REFERENCE_RETURNS
 from cnfrl.errors import CnfrlError
-from cnfrl.evaluate import evaluate_policy
-from cnfrl.paths import cache_dir
-from cnfrl.reference_scores import D4RL_REFERENCE_RETURNS
+from cnfrl.utils.params import load_params, save_params
+from cnfrl.utils.paths import cache_dir
 
 PACKAGED_POLICIES = Path(__file__).parent / "policies"
 MEDIUM_D4RL_NORMALIZED = {"hopper": 50.0, "halfcheetah": 40.0, "walker2d": 70.0}

@@ -9,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from cnfrl.envs import make_env
+from cnfrl.envs.make import make_env
 
 MAZE_ENVS = {"umaze": "PointMaze_UMaze-v3", "medium": "PointMaze_Medium-v3", "large": "PointMaze_Large-v3"}
 EPISODE_STEPS = {"umaze": 300, "medium": 600, "large": 800}

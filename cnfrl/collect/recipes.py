@@ -11,13 +11,13 @@ from cnfrl.collect.behaviour import REFERENCE_EPISODES, behaviour_policy, load_b
 from cnfrl.collect.maze import EPISODE_STEPS, WaypointController, make_maze_env
 from cnfrl.collect.rollout import collect_transitions, uniform_random_policy
 from cnfrl.data.builtin import MUJOCO_TASKS, BuiltinName, builtin_names, parse_builtin
-from cnfrl.data.files import check_writable, refuse_overwrite
 from cnfrl.data.flat import transitions_from_flat
 from cnfrl.data.minari import write_minari
 from cnfrl.data.transitions import Transitions, concatenate
-from cnfrl.envs import make_env
+from cnfrl.envs.evaluate import evaluate_policy
+from cnfrl.envs.make import make_env
 from cnfrl.errors import CnfrlError
-from cnfrl.evaluate import evaluate_policy
+from cnfrl.utils.files import check_writable, refuse_overwrite
 
 DEFAULT_STEPS = {"mujoco": 1_000_000, "umaze": 1_000_000, "medium": 2_000_000, "large": 4_000_000}
 MAZE_NOISE = 0.5

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from cnfrl.data.transitions import Transitions
-from cnfrl.progress import progress_bar
+from cnfrl.utils.progress import progress_bar
 
 Policy = Callable[[Any], np.ndarray]
 

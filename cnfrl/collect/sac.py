@@ -24,12 +24,12 @@ import optax
 from flax import struct
 from flax.training.train_state import TrainState
 
-from cnfrl.envs import make_env
+from cnfrl.envs.evaluate import evaluate_policy
+from cnfrl.envs.make import make_env
 from cnfrl.errors import CnfrlError
-from cnfrl.evaluate import evaluate_policy
 from cnfrl.networks import Batch, CriticEnsemble, GaussianHead, TargetTrainState, sample_tanh_gaussian
-from cnfrl.progress import progress_bar
-from cnfrl.train import run_updates
+from cnfrl.training.loop import run_updates
+from cnfrl.utils.progress import progress_bar
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from typing import Any
 
 import h5py
 
-from cnfrl.data.files import atomic_output, require_file
 from cnfrl.data.flat import FLAT_KEYS, RawDataset, require_keys
 from cnfrl.data.metadata import stored_metadata
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import dataset_error
+from cnfrl.utils.files import atomic_output, require_file
 
 HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
 

@@ -13,11 +13,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from cnfrl.data.files import refuse_overwrite, staging_dir
 from cnfrl.data.flat import RawDataset
 from cnfrl.data.metadata import stored_metadata, to_jsonable
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import dataset_error
+from cnfrl.utils.files import refuse_overwrite, staging_dir
 
 CNFRL_METADATA_KEY = "cnfrl"
 MINARI_METADATA_KEYS = ("dataset_id", "algorithm_name", "description", "ref_min_score", "ref_max_score")

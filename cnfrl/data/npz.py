@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cnfrl.data.files import atomic_output, require_file
 from cnfrl.data.flat import FLAT_KEYS, RawDataset, require_keys
 from cnfrl.data.metadata import dumps, loads, stored_metadata
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import dataset_error
+from cnfrl.utils.files import atomic_output, require_file
 
 
 def read_npz(path: Path) -> RawDataset:

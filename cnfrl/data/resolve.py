@@ -14,7 +14,7 @@ from cnfrl.data.flat import RawDataset, transitions_from_flat
 from cnfrl.data.minari import minari_data_dir, minari_root, read_minari, write_minari
 from cnfrl.data.npz import read_npz, write_npz
 from cnfrl.data.transitions import ACTION_BOUND, Transitions
-from cnfrl.envs import env_shape, is_registered
+from cnfrl.envs.make import env_shape, is_registered
 from cnfrl.errors import dataset_error
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cnfrl.data.transitions import Transitions
-from cnfrl.reference_scores import dataset_score, reference_scores
+from cnfrl.envs.reference_scores import dataset_score, reference_scores
 
 
 def summarize(transitions: Transitions, name: str) -> dict[str, Any]:

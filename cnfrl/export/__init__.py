@@ -1,2 +1,3 @@
-"""Trained policies outside JAX: `exporter` writes a run's deterministic policy as ONNX or as a NumPy program;
-`numpy_policy` runs the latter with NumPy alone (this package imports nothing heavy on its own)."""
+"""Trained policies outside JAX: `program` is the export program agents write their deterministic policy into,
+`policy_files` writes it as ONNX or as a NumPy program and loads either back, and `numpy_policy` runs the latter
+with NumPy alone (this package imports nothing heavy on its own)."""

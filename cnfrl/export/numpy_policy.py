@@ -9,6 +9,7 @@ The ONNX exporter writes the same program as an ONNX graph, so both formats comp
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,12 @@ class NumpyPolicy:
             PROGRAM_KEY: np.array(json.dumps(self.program)),
             METADATA_KEY: np.array(json.dumps(self.metadata)),
         }
-        with open(path, "wb") as handle:
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial")
+        with open(partial, "wb") as handle:
             np.savez(handle, **payload)
-        return Path(path)
+        os.replace(partial, path)  # a killed writer leaves no half policy under the real name
+        return path
 
     @classmethod
     def load(cls, path: Path | str) -> NumpyPolicy:

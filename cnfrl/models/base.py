@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from cnfrl.errors import CnfrlError
+from cnfrl.export.program import ProgramBuilder
 from cnfrl.networks import Normalizer
 
 
@@ -63,3 +65,8 @@ class ActionModel(struct.PyTreeNode):
     def behaviour_action(self, observations: jax.Array) -> jax.Array:
         """Behaviour cloning through the model: the decoded latent centre (z = 0)."""
         return self.decode(jnp.zeros((*observations.shape[:-1], self.latent_dim)), observations)
+
+    def export_decode(self, program: ProgramBuilder, latents: str, states: str, out: str) -> str:
+        """Write `decode` (latents and normalised states -> actions) as steps of an export program; returns `out`.
+        Every action model that can be exported implements it."""
+        raise CnfrlError(f"{type(self).__name__}: this action model cannot be exported yet")

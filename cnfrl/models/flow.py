@@ -13,9 +13,11 @@ from typing import ClassVar, Literal, cast
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from cnfrl.export.program import ProgramBuilder
 from cnfrl.models.base import ActionModel
-from cnfrl.models.bijectors import LATENT_CLIP, ActNorm, AffineCoupling, Atanh, Bijector, Inverse, InvertibleLinear
+from cnfrl.models.bijectors import ACTION_CLIP, LATENT_CLIP, ActNorm, AffineCoupling, Atanh, Bijector, Inverse, InvertibleLinear
 from cnfrl.networks import LOG2
 
 Latent = Literal["uniform", "normal"]
@@ -132,3 +134,36 @@ class FlowModel(ActionModel):
         return cast(
             jax.Array, self.module.apply(self.params, actions, self.normalize(observations), method=ConditionalFlow.log_prob)
         )
+
+    def export_decode(self, program: ProgramBuilder, latents: str, states: str, out: str) -> str:
+        """The inverse pass of `ConditionalFlow` as export steps: each layer's inverse, last layer first."""
+        params = self.params["params"]
+        x = latents
+        if self.config.latent == "uniform":
+            x = program.step("atanh", [x], "flow_in", clip=LATENT_CLIP)
+        for block in reversed(range(self.config.blocks)):
+            base = 1 + 3 * block
+            norm, linear, coupling = (params[f"layers_{base + i}"] for i in range(3))
+            x = program.step(
+                "coupling_inverse",
+                [x, states],
+                f"coupled_{block}",
+                layers=program.layers(coupling),
+                activation="prelu",
+                slopes=[program.array(coupling[f"PReLU_{i}"]["negative_slope"]) for i in range(2)],
+                dim=self.action_dim,
+                a_size=self.action_dim // 2,
+                flip=block % 2 == 1,
+                rescale=program.array(coupling["rescale"]),
+            )
+            inverse = np.asarray(jnp.linalg.inv(linear["weight"])).T
+            x = program.step("matmul", [x], f"mixed_{block}", matrix=program.array(inverse))
+            x = program.step(
+                "affine",
+                [x],
+                f"block_{block}",
+                scale=program.array(np.exp(-np.asarray(norm["log_scale"]))),
+                shift=program.array(-np.asarray(norm["bias"])),
+            )
+        program.step("tanh", [x], "flow_tanh")
+        return program.step("clip", ["flow_tanh"], out, low=-ACTION_CLIP, high=ACTION_CLIP)

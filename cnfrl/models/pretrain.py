@@ -18,12 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cnfrl.checkpoint import load_params, save_params
-from cnfrl.data.files import exclusive, write_atomically
 from cnfrl.data.transitions import Transitions
 from cnfrl.models import ActionModel, FlowConfig, FlowModel, model_class
 from cnfrl.networks import Normalizer
-from cnfrl.progress import progress_bar
+from cnfrl.utils.files import exclusive, write_atomically
+from cnfrl.utils.params import load_params, save_params
+from cnfrl.utils.progress import progress_bar
 
 MODEL_FILE = "model.json"
 

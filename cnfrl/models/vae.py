@@ -7,12 +7,13 @@ during RL with advantage weights (hidden 256 x 3, KL weight 1, per-sample sums).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cnfrl.export.program import ProgramBuilder
 from cnfrl.models.base import ActionModel
 from cnfrl.networks import MLP
 
@@ -79,3 +80,14 @@ class VAEModel(ActionModel):
     def build(cls, action_dim: int, config: VAEConfig) -> ConditionalVAE:
         """The conditional VAE of this architecture."""
         return ConditionalVAE(action_dim, config)
+
+    def export_decode(self, program: ProgramBuilder, latents: str, states: str, out: str) -> str:
+        """The decoder as export steps."""
+        return export_vae_decoder(program, self.params["params"], latents, states, out)
+
+
+def export_vae_decoder(program: ProgramBuilder, params: Any, latents: str, states: str, out: str) -> str:
+    """A conditional VAE's decoder tanh(MLP([s, z])) as export steps, from its parameters (LAPO exports the VAE it
+    trains this way)."""
+    program.dense_stack([states, latents], f"{out}_raw", params["decoder"])
+    return program.step("tanh", [f"{out}_raw"], out)

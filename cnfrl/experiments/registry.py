@@ -13,14 +13,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cnfrl.agents.base import Agent
 from cnfrl.agents.bc import BCAgent, BCConfig, ModelBCAgent, ModelBCConfig
 from cnfrl.agents.lapo import LAPOAgent, LAPOConfig
 from cnfrl.agents.latent import LatentAgent, LatentConfig
-from cnfrl.config import RunConfig, from_dict
 from cnfrl.errors import CnfrlError
+from cnfrl.experiments.config import RunConfig, from_dict
 from cnfrl.models import MODELS, FlowConfig, VAEConfig
 from cnfrl.models.pretrain import PretrainConfig
-from cnfrl.train import LoopConfig
+from cnfrl.training.loop import LoopConfig
 
 PAPER = RunConfig(preset="paper")
 CPU_QUICK = RunConfig(
@@ -83,7 +84,7 @@ class Algorithm:
     """
 
     name: str
-    agent: Any
+    agent: type[Agent]
     action_model: str | None
     presets: dict[str, RunConfig]
     summary: str
@@ -123,13 +124,11 @@ ALGORITHMS: dict[str, Algorithm] = {
             "flow",
             _with_agent(FLOW, replace(CNF, **STEADY_DEPARTURES), replace(CNF_QUICK, **STEADY_DEPARTURES)),
             "CNF, steadier: the same latent actor-critic in the flow's bounded latent, with four departures from the "
-            "authors' code, each a setting that `benchmarks/stability.py --ablations cnf-steady` puts back one at a "
-            "time: rewards scaled as IQL scales them (reward_scale iql: x 1000 / (max - min episode return)), the scale "
-            "lambda 1/3 was chosen for; LayerNorm critics (critic_layer_norm); an actor log-std floor of -2 so the actor "
-            "keeps some entropy (min_log_std); and 10,000 warm-up updates that regress with unit weights, i.e. BC "
-            "through the flow, while the critics learn (actor_warmup). On generated hopper-, walker2d- and "
-            "halfcheetah-medium at 50k updates it is above cnf on all three and the steadiest CNF on hopper, but above "
-            "BC only on halfcheetah; cnf-td3bc scores higher on hopper and walker2d (README, Results).",
+            "authors' code: rewards scaled as IQL scales them (reward_scale iql: x 1000 / (max - min episode return)), the "
+            "scale lambda 1/3 was chosen for; LayerNorm critics (critic_layer_norm); an actor log-std floor of -2 so the "
+            "actor keeps some entropy (min_log_std); and 10,000 warm-up updates that regress with unit weights, i.e. BC "
+            "through the flow, while the critics learn (actor_warmup). Its settings were chosen on generated hopper-, "
+            "walker2d- and halfcheetah-medium.",
         ),
         Algorithm(
             "cnf-td3bc",
@@ -141,10 +140,8 @@ ALGORITHMS: dict[str, Algorithm] = {
             "maximising alpha Q1 / mean|Q1| of the decoded action minus the squared error between that action and the "
             "data's (bc_alpha 1.0, a stronger pull to the data than TD3+BC's 2.5; Fujimoto & Gu 2021), with the paper's "
             "PLAS-style objective's target actor, and the actor's learning rate cosine-decayed to 0 over the run "
-            "(actor_lr_schedule, as IQL's actor); critics as cnf's. `benchmarks/stability.py --ablations cnf-td3bc` "
-            "puts each departure back. On generated hopper-, walker2d- and halfcheetah-medium at 50k updates it is "
-            "above BC and BC through the flow on all three and above faithful cnf on hopper and walker2d (level on "
-            "halfcheetah); its hopper evaluations still move by about 17 over a run's last four (README, Results).",
+            "(actor_lr_schedule, as IQL's actor); critics as cnf's. Its settings were chosen on generated hopper-, "
+            "walker2d- and halfcheetah-medium; the other datasets of the grid were not used to choose them.",
         ),
         Algorithm(
             "plas",
@@ -261,7 +258,19 @@ def preset(name: str, algo: str = "cnf") -> RunConfig:
 
 
 def load_config(path: Path) -> RunConfig:
-    """Read a run's config.json back into its algorithm's dataclasses."""
-    values = json.loads(Path(path).read_text())
-    spec = algorithm(values.get("algo", "cnf"))
-    return from_dict(values, spec.config_class, spec.model_config_class)
+    """Read a run's config.json back into its algorithm's dataclasses; a missing, malformed or foreign file is a
+    one-line error that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CnfrlError(f"{path}: no such file; name a run directory that `cnfrl run` or `cnfrl train` wrote")
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CnfrlError(
+            f"{path}: not valid JSON ({error}); restore it from another run of the same command, or start the run "
+            "again with --overwrite"
+        ) from error
+    if not isinstance(values, dict) or "algo" not in values:
+        raise CnfrlError(f"{path}: not a cnfrl run config (no 'algo'); start the run again with --overwrite")
+    spec = algorithm(values["algo"])
+    return from_dict(values, spec.config_class, spec.model_config_class, path)

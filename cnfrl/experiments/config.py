@@ -1,6 +1,6 @@
 """Run configuration as data: one frozen dataclass, overrides, and its JSON form.
 
-The presets live with their algorithms (cnfrl.agents.registry), which also reads a saved config back.
+The presets live with their algorithms (cnfrl.experiments.registry), which also reads a saved config back.
 """
 
 from __future__ import annotations
@@ -12,18 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnfrl.data.files import write_atomically
+import cnfrl
 from cnfrl.errors import CnfrlError
 from cnfrl.models import MODELS
 from cnfrl.models.pretrain import PretrainConfig
-from cnfrl.train import LoopConfig
+from cnfrl.training.loop import LoopConfig
+from cnfrl.utils.files import write_atomically
+
+VERSION_KEY = "cnfrl_version"
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; saved as config.json in the run directory, enough to reproduce it.
 
-    `algo` names a registry entry (cnfrl.agents.registry), which holds its presets; `agent` holds that
+    `algo` names a registry entry (cnfrl.experiments.registry), which holds its presets; `agent` holds that
     algorithm's settings, `model` and `pretrain` those of the action model it pre-trains (a FlowConfig or
     VAEConfig) and of its pre-training, both None when it pre-trains none. `dataset` None means the embedded
     default (a generated hopper-medium); `env` the Gymnasium id to evaluate in when the dataset names none (a
@@ -127,33 +130,34 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def from_dict(values: dict[str, Any], agent_class: type, model_class: type | None) -> RunConfig:
+def from_dict(values: dict[str, Any], agent_class: type, model_class: type | None, source: object = "config") -> RunConfig:
     """Rebuild a RunConfig written by `to_dict` (tuples and nested sections restored), given the classes of
-    its algorithm's `agent` and `model` settings (cnfrl.agents.registry.load_config looks them up).
-
-    config.json files written before `model` and `loop.batch_size` existed (a `flow` and a `vae` section, the
-    batch size under `agent`) are read into today's layout.
-    """
-    values = dict(values)
-    legacy = {kind: values.pop(kind) for kind in MODELS if kind in values}
-    if legacy:
-        kinds = [kind for kind, model in MODELS.items() if model.config_class is model_class]
-        values["model"] = legacy.get(kinds[0]) if kinds else None
-    agent = dict(values.get("agent") or {})
-    if "batch_size" in agent:
-        values["loop"] = {"batch_size": agent.pop("batch_size"), **values.get("loop", {})}
-        values["agent"] = agent
+    its algorithm's `agent` and `model` settings (cnfrl.experiments.registry.load_config looks them up). A config
+    of another layout (another cnfrl version's) is a one-line error naming the version that wrote it."""
+    version = written_by(values)
+    values = {key: value for key, value in values.items() if key != VERSION_KEY}
     sections: dict[str, type | None] = {
         "agent": agent_class,
         "model": model_class,
         "pretrain": PretrainConfig,
         "loop": LoopConfig,
     }
-    built = {}
-    for key, value in values.items():
-        section = sections.get(key)
-        built[key] = _build(section, value) if section is not None and value is not None else value
-    return RunConfig(**built)
+    try:
+        built = {}
+        for key, value in values.items():
+            section = sections.get(key)
+            built[key] = _build(section, value) if section is not None and value is not None else value
+        return RunConfig(**built)
+    except (TypeError, KeyError) as error:
+        raise CnfrlError(
+            f"{source}: settings of another layout ({str(error)[:100]}); it was written by cnfrl "
+            f"{version} (this is {cnfrl.__version__}): train the run again into a new run directory"
+        ) from error
+
+
+def written_by(values: dict[str, Any]) -> str:
+    """The cnfrl version a saved config names, or that it names none (written before 0.1.0 stamped them)."""
+    return str(values.get(VERSION_KEY, "a version before 0.1.0 stamped its configs"))
 
 
 def _build(kind: type, values: dict[str, Any]) -> Any:
@@ -169,5 +173,5 @@ def _build(kind: type, values: dict[str, Any]) -> Any:
 
 
 def save_config(config: RunConfig, path: Path) -> None:
-    """Write config.json."""
-    write_atomically(Path(path), json.dumps(to_dict(config), indent=1) + "\n")
+    """Write config.json, stamped with the cnfrl version that wrote it."""
+    write_atomically(Path(path), json.dumps({**to_dict(config), VERSION_KEY: cnfrl.__version__}, indent=1) + "\n")

@@ -13,18 +13,30 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnfrl.bench import RayCluster, group_name, remaining_updates, scores_text
-from cnfrl.config import RunConfig
 from cnfrl.errors import CnfrlError
-from cnfrl.hardware import single_thread_xla_flags
-from cnfrl.pipeline import RunData, load_run_data, run_seeds
-from cnfrl.progress import progress_bar
+from cnfrl.experiments.config import RunConfig
+from cnfrl.experiments.groups import Group, group_name, remaining_updates, scores_text
+from cnfrl.experiments.pipeline import RunData, load_run_data, run_seeds
+from cnfrl.utils.hardware import single_thread_xla_flags
+from cnfrl.utils.progress import progress_bar
 
 # Environment variables a worker must see as the driver does: where pre-trained models and datasets live.
 SHARED_SETTINGS = ("CNFRL_CACHE", "MINARI_DATASETS_PATH")
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Where `cnfrl bench --ray` sends its runs: a cluster's address (None: start Ray on this machine) and what
+    each task (one group of seeds) asks of it."""
+
+    address: str | None = None
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0
+    max_retries: int = 3
 
 
 def import_ray() -> Any:
@@ -36,9 +48,7 @@ def import_ray() -> Any:
     return ray
 
 
-def train_on_ray(
-    todo: list[tuple[list[RunConfig], list[Path]]], cluster: RayCluster, header: str, show_progress: bool
-) -> list[str]:
+def train_on_ray(todo: list[Group], cluster: RayCluster, header: str, show_progress: bool) -> list[str]:
     """Train the groups as Ray tasks (Ray started here unless `cluster.address` names a cluster, or this process
     has connected already); one line per group that failed."""
     ray = import_ray()
@@ -74,7 +84,7 @@ def runtime_env(cluster: RayCluster) -> dict[str, Any]:
     return {"env_vars": env_vars}
 
 
-def _run_tasks(ray: Any, todo: list[tuple[list[RunConfig], list[Path]]], cluster: RayCluster, bar: Any, show: bool) -> list[str]:
+def _run_tasks(ray: Any, todo: list[Group], cluster: RayCluster, bar: Any, show: bool) -> list[str]:
     """Submit every group, then follow them to the end: progress over the grid, scores as groups finish."""
     tracker = ray.remote(num_cpus=0)(GroupTracker).remote()
     made = {group_name(configs): _updates_made(configs, dirs) for configs, dirs in todo}
@@ -107,9 +117,7 @@ def _run_tasks(ray: Any, todo: list[tuple[list[RunConfig], list[Path]]], cluster
     return failures
 
 
-def _submit(
-    ray: Any, todo: list[tuple[list[RunConfig], list[Path]]], cluster: RayCluster, tracker: Any, show: bool
-) -> dict[Any, str]:
+def _submit(ray: Any, todo: list[Group], cluster: RayCluster, tracker: Any, show: bool) -> dict[Any, str]:
     """One task per group, each dataset loaded here once and put in the object store; {task's ref: group name}."""
     task, env = ray.remote(_train_group), runtime_env(cluster)
     datasets: dict[tuple[Any, ...], Any] = {}

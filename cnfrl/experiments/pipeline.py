@@ -7,7 +7,6 @@ metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -19,27 +18,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnfrl.agents.registry import algorithm, load_config
-from cnfrl.config import RunConfig, save_config, to_dict, validate, with_overrides
+from cnfrl.agents.base import Agent
 from cnfrl.data.builtin import MUJOCO_TASKS
-from cnfrl.data.files import write_atomically
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
-from cnfrl.envs import is_registered
+from cnfrl.envs.evaluate import evaluate
+from cnfrl.envs.make import is_registered
+from cnfrl.envs.reference_scores import ReferenceScores, d4rl_family, dataset_score, reference_scores
 from cnfrl.errors import CnfrlError
-from cnfrl.evaluate import evaluate
-from cnfrl.hardware import describe_hardware
+from cnfrl.experiments.config import RunConfig, save_config, to_dict, validate, with_overrides
+from cnfrl.experiments.registry import algorithm, load_config
+from cnfrl.experiments.run_report import write_report
+from cnfrl.experiments.runs import RESUMABLE_SETTINGS
+from cnfrl.export.policy_files import load_exported
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
-from cnfrl.paths import cache_dir
-from cnfrl.reference_scores import ReferenceScores, d4rl_family, dataset_score, reference_scores
-from cnfrl.report import write_report
-from cnfrl.train import CHECKPOINT, SeedRun, check_extends, checkpoint_updates, fit_seeds, load_checkpoint
+from cnfrl.training.checkpoints import CHECKPOINT, check_extends, checkpoint_updates, load_checkpoint
+from cnfrl.training.loop import SeedRun, fit_seeds
+from cnfrl.utils.files import write_atomically
+from cnfrl.utils.hardware import describe_hardware
+from cnfrl.utils.paths import cache_dir
 
 DEMO_DATASET = "hopper-medium"
 DEMO_STEPS = 100_000
 EVAL_SEED = 1_000
-RESUMABLE_SETTINGS = ("loop.updates", "loop.eval_every", "eval_episodes")
 
 
 @dataclass
@@ -100,7 +102,7 @@ def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_
     return result
 
 
-def make_agent(config: RunConfig, data: RunData, model: PretrainResult | None) -> Any:
+def make_agent(config: RunConfig, data: RunData, model: PretrainResult | None) -> Agent:
     """A fresh agent of the run's algorithm on its action model, seeded from the run's seed.
 
     The agent holds its own copy of the model's arrays: training donates the agent's buffers, and `model`
@@ -116,22 +118,10 @@ def make_agent(config: RunConfig, data: RunData, model: PretrainResult | None) -
 def _evaluator(data: RunData, episodes: int):
     act = jax.jit(lambda agent, observations: agent.act(observations))
 
-    def run(agent: Any) -> dict[str, float]:
+    def run(agent: Agent) -> dict[str, float]:
         return evaluate(lambda obs: act(agent, obs), data.env_id, episodes, EVAL_SEED, data.references).summary()
 
     return run
-
-
-def default_run_dir(config: RunConfig, overrides: list[str]) -> Path:
-    """runs/DATASET-ALGO-PRESET-sSEED, plus a short hash of the `--set` values when any would change the run
-    (those a resume may change, RESUMABLE_SETTINGS, leave the name alone): two runs that differ only in an
-    override never share a directory, and the same command with `--resume` finds its run again."""
-    stem = (config.dataset or "hopper-medium-demo").replace("/", "_").replace(".", "_")
-    name = f"{Path(stem).name}-{config.algo}-{config.preset}-s{config.seed}"
-    changing = sorted(o for o in overrides if o.partition("=")[0] not in RESUMABLE_SETTINGS)
-    if changing:
-        name += "-" + hashlib.blake2b("\n".join(changing).encode(), digest_size=4).hexdigest()
-    return Path("runs") / name
 
 
 def resumed_config(run_dir: Path, overrides: list[str]) -> RunConfig | None:
@@ -157,7 +147,7 @@ def resumed_config(run_dir: Path, overrides: list[str]) -> RunConfig | None:
 
 def train_stage(
     config: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True, overwrite: bool = False
-) -> tuple[Any, list[dict], RunData, PretrainResult | None]:
+) -> tuple[Agent, list[dict], RunData, PretrainResult | None]:
     """Pre-train (or reuse) the action model, then train the agent with periodic evaluation and checkpoints.
 
     With `resume`, a run already in run_dir continues from its last checkpoint; `config` must then equal the
@@ -176,7 +166,7 @@ def train_seeds(
     overwrite: bool = False,
     on_progress: Callable[[int], None] | None = None,
     data: RunData | None = None,
-) -> tuple[list[tuple[Any, list[dict]]], RunData, list[PretrainResult | None]]:
+) -> tuple[list[tuple[Agent, list[dict]]], RunData, list[PretrainResult | None]]:
     """`train_stage` for runs that differ only in seed, trained as one vmapped program, each in its own run
     directory; returns each seed's (agent, history), the shared dataset and each seed's action model. `data`,
     when given, is the runs' dataset loaded already (`load_run_data`), e.g. shipped to a Ray worker."""
@@ -197,13 +187,6 @@ def train_seeds(
     evaluate = _evaluator(data, config.eval_episodes)
     results = fit_seeds(runs, data.transitions, config.loop, evaluate, resume, show_progress, on_progress)
     return results, data, models
-
-
-def seed_configs(config: RunConfig, seeds: int) -> list[RunConfig]:
-    """`config` for `seeds` consecutive seeds, starting at its own."""
-    if seeds < 1:
-        raise CnfrlError(f"--seeds {seeds}: train at least one seed")
-    return [dataclasses.replace(config, seed=config.seed + i) for i in range(seeds)]
 
 
 def check_seed_group(configs: list[RunConfig]) -> None:
@@ -310,8 +293,6 @@ def evaluate_exported(
 ) -> dict[str, Any]:
     """Evaluate an exported policy (`cnfrl export`) in the run's environment with the seeds the run's own
     evaluations use, so its score can be set beside eval.json's."""
-    from cnfrl.export.exporter import load_exported
-
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise CnfrlError(f"{run_dir}: no config.json; name the run directory the policy was exported from")
@@ -325,7 +306,7 @@ def evaluate_exported(
     return evaluate(act, data.env_id, episodes, EVAL_SEED, data.references).summary()
 
 
-def trained_agent(run_dir: Path, show_progress: bool = True) -> tuple[Any, RunConfig, RunData]:
+def trained_agent(run_dir: Path, show_progress: bool = True) -> tuple[Agent, RunConfig, RunData]:
     """A run's agent as its last checkpoint holds it, with the run's config and dataset (export, inspection)."""
     config, data, model = _trained_inputs(Path(run_dir), show_progress)
     agent, _, _ = _checkpointed_agent(Path(run_dir), config, data, model)
@@ -334,7 +315,7 @@ def trained_agent(run_dir: Path, show_progress: bool = True) -> tuple[Any, RunCo
 
 def _checkpointed_agent(
     run_dir: Path, config: RunConfig, data: RunData, model: PretrainResult | None
-) -> tuple[Any, int, list[dict]]:
+) -> tuple[Agent, int, list[dict]]:
     """The agent of the run's last checkpoint, with its update count and evaluation history."""
     return load_checkpoint(run_dir / CHECKPOINT, make_agent(config, data, model))
 

@@ -9,8 +9,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from cnfrl.envs import make_env
-from cnfrl.reference_scores import ReferenceScores
+from cnfrl.envs.make import make_env
+from cnfrl.envs.reference_scores import ReferenceScores
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """`cnfrl bench`: a grid of algorithms x datasets x seeds, trained one (algorithm, dataset) at a time with its
-seeds vmapped in one program, then reported (`cnfrl.grid_report`).
+seeds vmapped in one program, then reported (`cnfrl.experiments.report`).
 
 Every run lands in OUT/runs/ under the name `cnfrl run` would give it, so a grid run again reuses the runs that
 finished, resumes those that were cut off (or that a longer `loop.updates` extends) and trains the rest.
@@ -8,32 +8,19 @@ finished, resumes those that were cut off (or that a longer `loop.updates` exten
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from cnfrl.agents.registry import preset
-from cnfrl.config import RunConfig, applicable, with_overrides
 from cnfrl.errors import CnfrlError
-from cnfrl.grid_report import write_grid_report
-from cnfrl.pipeline import default_run_dir, run_seeds, seed_configs
-from cnfrl.progress import progress_bar
-from cnfrl.report import summary_metric
-from cnfrl.train import CHECKPOINT, checkpoint_updates
-
-
-@dataclass(frozen=True)
-class RayCluster:
-    """Where `cnfrl bench --ray` sends its runs: a cluster's address (None: start Ray on this machine) and what
-    each task (one group of seeds) asks of it."""
-
-    address: str | None = None
-    cpus_per_task: float = 1.0
-    gpus_per_task: float = 0.0
-    max_retries: int = 3
+from cnfrl.experiments.config import applicable, with_overrides
+from cnfrl.experiments.groups import Group, finished, group_name, remaining_updates, scores_text
+from cnfrl.experiments.pipeline import run_seeds
+from cnfrl.experiments.ray_grid import RayCluster, train_on_ray
+from cnfrl.experiments.report import write_grid_report
+from cnfrl.experiments.runs import build_config, run_dir_for, seed_configs
+from cnfrl.utils.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -49,14 +36,12 @@ class Grid:
     overrides: tuple[str, ...] = ()
     out: Path = Path("bench")
 
-    def groups(self) -> list[tuple[list[RunConfig], list[Path]]]:
+    def groups(self) -> list[Group]:
         """One (configs, run directories) pair per algorithm and dataset: the seeds that train together."""
         if not self.algos or not self.datasets:
             raise CnfrlError("a grid needs at least one algorithm and one dataset (--algo, --dataset or the grid file)")
         bases = [
-            dataclasses.replace(preset(self.preset, algo), dataset=dataset, seed=self.first_seed)
-            for dataset in self.datasets
-            for algo in self.algos
+            build_config(algo, self.preset, dataset, seed=self.first_seed) for dataset in self.datasets for algo in self.algos
         ]
         taken = [applicable(base, list(self.overrides)) for base in bases]
         for assignment in self.overrides:
@@ -65,8 +50,8 @@ class Grid:
                 raise CnfrlError(f"{assignment}: no algorithm of the grid has this setting")
         groups = []
         for base, overrides in zip(bases, taken, strict=True):
-            configs = seed_configs(with_overrides(base, overrides), self.seeds)
-            groups.append((configs, [self.out / "runs" / default_run_dir(c, overrides).name for c in configs]))
+            configs = seed_configs(build_config(base.algo, self.preset, base.dataset, overrides, self.first_seed), self.seeds)
+            groups.append((configs, [run_dir_for(c, overrides, self.out / "runs") for c in configs]))
         return groups
 
 
@@ -102,14 +87,6 @@ def load_grid_file(path: Path) -> GridFile:
     return GridFile(**values)
 
 
-def finished(config: RunConfig, run_dir: Path) -> bool:
-    """Whether run_dir holds this run finished: its evaluation written after all of `config`'s updates."""
-    eval_path, checkpoint = run_dir / "eval.json", run_dir / CHECKPOINT
-    if not eval_path.is_file() or not checkpoint.is_file():
-        return False
-    return json.loads(eval_path.read_text()).get("updates") == config.loop.updates == checkpoint_updates(checkpoint)
-
-
 def run_grid(grid: Grid, show_progress: bool = True, cluster: RayCluster | None = None) -> tuple[Path, list[str]]:
     """Train what the grid still lacks, here or as Ray tasks on `cluster`, then write its report; returns the
     report's path and one line per (algorithm, dataset) that failed (the others still train and are reported)."""
@@ -119,8 +96,6 @@ def run_grid(grid: Grid, show_progress: bool = True, cluster: RayCluster | None 
     if cluster is None:
         failures = _train_here(todo, header, show_progress)
     else:
-        from cnfrl.ray_grid import train_on_ray
-
         failures = train_on_ray(todo, cluster, header, show_progress)
     done = [d for _, dirs in groups for d in dirs if (d / "eval.json").is_file()]
     if not done:
@@ -128,7 +103,7 @@ def run_grid(grid: Grid, show_progress: bool = True, cluster: RayCluster | None 
     return write_grid_report(done, grid.out), failures
 
 
-def _train_here(todo: list[tuple[list[RunConfig], list[Path]]], header: str, show_progress: bool) -> list[str]:
+def _train_here(todo: list[Group], header: str, show_progress: bool) -> list[str]:
     """Train the groups one after another in this process; one line per group that failed."""
     failures: list[str] = []
     with progress_bar() as bar:
@@ -145,24 +120,3 @@ def _train_here(todo: list[tuple[list[RunConfig], list[Path]]], header: str, sho
                 continue
             bar.console.log(f"{name}: {scores_text(summaries)}")
     return failures
-
-
-def group_name(configs: list[RunConfig]) -> str:
-    """How progress lines and failures name a group of seeds."""
-    return f"{configs[0].algo} on {configs[0].dataset}"
-
-
-def remaining_updates(todo: list[tuple[list[RunConfig], list[Path]]]) -> int:
-    """The updates the groups still have to make, summed over their seeds (what a grid's progress counts)."""
-    return sum(_remaining_updates(c, d) for configs, dirs in todo for c, d in zip(configs, dirs, strict=True))
-
-
-def scores_text(summaries: list[dict[str, Any]]) -> str:
-    """A group's final scores, one per seed, for a progress line."""
-    return ", ".join(f"seed {s['seed']} {s['final'][summary_metric(s)]:.1f}" for s in summaries)
-
-
-def _remaining_updates(config: RunConfig, run_dir: Path) -> int:
-    checkpoint = run_dir / CHECKPOINT
-    done = checkpoint_updates(checkpoint) if checkpoint.is_file() else 0
-    return max(config.loop.updates - done, 0)

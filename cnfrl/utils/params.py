@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from flax import traverse_util
 
-from cnfrl.data.files import write_atomically
+from cnfrl.utils.files import write_atomically
 
 SEPARATOR = "/"
 

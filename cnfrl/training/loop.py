@@ -10,19 +10,21 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import serialization
 
-from cnfrl.data.files import write_atomically
+from cnfrl.agents.base import Agent, Learner
 from cnfrl.data.transitions import Transitions
 from cnfrl.errors import CnfrlError
-from cnfrl.progress import progress_bar
+from cnfrl.training.checkpoints import CHECKPOINT, check_extends, load_checkpoint, save_checkpoint
+from cnfrl.utils.progress import progress_bar
 
-CHECKPOINT = "checkpoints/last.msgpack"
+L = TypeVar("L", bound=Learner)
+A = TypeVar("A", bound=Agent)
+Evaluator = Callable[[Agent], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
 
 
 def _scan_updates(
-    agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
-):
+    agent: L, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
+) -> tuple[L, dict[str, jax.Array]]:
     rows = data["rewards"].shape[0] if size is None else size
 
     def step(agent, key):
@@ -78,8 +80,8 @@ def _scan_updates(
 
 @partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
 def run_updates(
-    agent: Any, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
-):
+    agent: L, data: dict[str, jax.Array], key: jax.Array, updates: int, batch_size: int, size: jax.Array | None = None
+) -> tuple[L, dict[str, jax.Array]]:
     """`updates` agent updates on uniform minibatches, scanned in one compiled call; metrics averaged.
 
     `size` limits sampling to the first rows (a replay buffer being filled); by default all rows are data.
@@ -88,100 +90,37 @@ def run_updates(
 
 
 @partial(jax.jit, static_argnames=("updates", "batch_size"), donate_argnums=(0,))
-def run_updates_seeds(agents: Any, data: dict[str, jax.Array], keys: jax.Array, updates: int, batch_size: int):
+def run_updates_seeds(
+    agents: L, data: dict[str, jax.Array], keys: jax.Array, updates: int, batch_size: int
+) -> tuple[L, dict[str, jax.Array]]:
     """`run_updates` for several seeds at once: agents stacked along a leading axis, one key each, the data
     shared; one compiled program whose every seed samples the minibatches its own run would."""
     return jax.vmap(lambda agent, key: _scan_updates(agent, data, key, updates, batch_size))(agents, keys)
 
 
-def stack_agents(agents: list[Any]) -> Any:
+def stack_agents(agents: list[A]) -> A:
     """Agents of one configuration (different seeds) as one pytree with a leading seed axis."""
     treedef = jax.tree.structure(agents[0])
     return jax.tree.unflatten(treedef, [jnp.stack(leaves) for leaves in zip(*(jax.tree.leaves(a) for a in agents), strict=True)])
 
 
-def unstack_agents(agents: Any, count: int) -> list[Any]:
+def unstack_agents(agents: A, count: int) -> list[A]:
     """The inverse of `stack_agents`."""
     return [jax.tree.map(lambda leaf, i=i: leaf[i], agents) for i in range(count)]
-
-
-def save_checkpoint(path: Path, agent: Any, updates: int, history: list[dict]) -> None:
-    """Agent pytree, update count and evaluation history in one file, replaced atomically."""
-    payload = serialization.msgpack_serialize(
-        {"agent": serialization.to_state_dict(jax.device_get(agent)), "updates": updates, "history": json.dumps(history)}
-    )
-    write_atomically(path, payload)
-
-
-def _checkpoint_payload(path: Path) -> dict:
-    return serialization.msgpack_restore(Path(path).read_bytes())
-
-
-def checkpoint_updates(path: Path) -> int:
-    """How many updates the checkpoint at `path` holds (without building an agent)."""
-    return int(_checkpoint_payload(path)["updates"])
-
-
-def checkpoint_history(path: Path) -> list[dict]:
-    """The evaluation history the checkpoint at `path` holds (without building an agent)."""
-    return json.loads(_checkpoint_payload(path)["history"])
-
-
-def check_extends(run_dir: Path, done: int, updates: int) -> None:
-    """Refuse a resume that would end before the updates a run has already made."""
-    if done > updates:
-        raise CnfrlError(
-            f"{run_dir}: the run has trained {done} updates already; a resume can only extend it "
-            f"(loop.updates={updates} is fewer)"
-        )
-
-
-def load_checkpoint(path: Path, template: Any) -> tuple[Any, int, list[dict]]:
-    """Restore what `save_checkpoint` wrote, shaped like `template` (a freshly created agent).
-
-    A checkpoint of an earlier layout still loads: loose `target_X_params` fields move into X's train state, and
-    a frozen flow saved without its cached inverse matrices takes them from the template (the same flow). One
-    that does not fit the agent (truncated, or of another algorithm or layout) is a one-line error.
-    """
-    try:
-        payload = _checkpoint_payload(path)
-        state = _upgraded(dict(payload["agent"]), serialization.to_state_dict(template))
-        agent = serialization.from_state_dict(template, state)
-        shapes = [(jnp.shape(a), jnp.shape(b)) for a, b in zip(jax.tree.leaves(template), jax.tree.leaves(agent), strict=True)]
-        if any(expected != found for expected, found in shapes):
-            raise ValueError("array shapes differ from the agent's: its networks were built with other sizes")
-        return agent, int(payload["updates"]), json.loads(payload["history"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise CnfrlError(
-            f"{path}: not a checkpoint of this agent ({type(error).__name__}: {str(error)[:120]}); "
-            "it may be truncated or from another cnfrl version: train into a new run directory"
-        ) from error
-
-
-def _upgraded(state: dict, template: dict) -> dict:
-    for key in [k for k in state if k.startswith("target_") and k.endswith("_params") and k not in template]:
-        owner = key.removeprefix("target_").removesuffix("_params")
-        if isinstance(template.get(owner), dict) and "target_params" in template[owner]:
-            state[owner] = {**state[owner], "target_params": state.pop(key)}
-    model, template_model = state.get("model"), template.get("model")
-    if isinstance(model, dict) and isinstance(template_model, dict) and "frozen" not in model.get("params", {}):
-        if "frozen" in template_model.get("params", {}):
-            state["model"] = {**model, "params": {**model["params"], "frozen": template_model["params"]["frozen"]}}
-    return state
 
 
 @dataclass
 class SeedRun:
     """One seed of a group that trains together: the fresh agent, its seed and its own run directory."""
 
-    agent: Any
+    agent: Agent
     seed: int
     run_dir: Path
 
 
 @dataclass
 class _Member:
-    agent: Any
+    agent: Agent
     seed: int
     run_dir: Path
     done: int
@@ -196,15 +135,15 @@ class _Member:
 
 
 def fit(
-    agent: Any,
+    agent: Agent,
     transitions: Transitions,
     loop: LoopConfig,
     run_dir: Path,
-    evaluate: Callable[[Any], dict[str, float]],
+    evaluate: Evaluator,
     seed: int,
     resume: bool = False,
     show_progress: bool = True,
-) -> tuple[Any, list[dict]]:
+) -> tuple[Agent, list[dict]]:
     """Train one agent (`fit_seeds` with a single seed); returns it and its evaluation history."""
     [(agent, history)] = fit_seeds([SeedRun(agent, seed, Path(run_dir))], transitions, loop, evaluate, resume, show_progress)
     return agent, history
@@ -214,11 +153,11 @@ def fit_seeds(
     runs: list[SeedRun],
     transitions: Transitions,
     loop: LoopConfig,
-    evaluate: Callable[[Any], dict[str, float]],
+    evaluate: Evaluator,
     resume: bool = False,
     show_progress: bool = True,
     on_progress: Callable[[int], None] | None = None,
-) -> list[tuple[Any, list[dict]]]:
+) -> list[tuple[Agent, list[dict]]]:
     """Train agents of one configuration that differ only in seed, as one vmapped program; returns each agent
     with its evaluation history.
 
@@ -273,7 +212,7 @@ def _start(run: SeedRun, loop: LoopConfig, resume: bool, open_files: ExitStack, 
 
 def _chunk(
     members: list[_Member], behind: list[_Member], data: dict[str, jax.Array], loop: LoopConfig, done: int
-) -> list[tuple[Any, dict]]:
+) -> list[tuple[Agent, dict]]:
     """One chunk of updates for the members `behind` (those at update `done`): one seed alone, else always the
     whole group vmapped, the others' results dropped, so a seed catching up after a resume computes in the same
     program, bit for bit, as it did in the uninterrupted group."""
@@ -289,7 +228,7 @@ def _chunk(
     return [(every[i], {k: v[i] for k, v in metrics.items()}) for i, m in enumerate(members) if id(m) in chosen]
 
 
-def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Callable[[Any], dict[str, float]], bar: Any) -> None:
+def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Evaluator, bar: Any) -> None:
     """Log a chunk's metrics; evaluate and checkpoint when it ends an evaluation period. The metrics line is
     written before the checkpoint: a process killed between the two resumes from the previous checkpoint and
     drops the line again, where the other order would lose the line for good."""
@@ -330,7 +269,7 @@ def _all_finite(tree: Any) -> jax.Array:
 Q_LIMIT_FACTOR = 10.0
 
 
-def q_limit(agent: Any, transitions: Transitions) -> float | None:
+def q_limit(agent: Agent, transitions: Transitions) -> float | None:
     """How large a critic's mean Q may grow before the run counts as diverged: ten times the largest |Q| the
     rewards allow, max |r| x reward scale / (1 - gamma). None for agents without critics; it is checked against
     the "q" metric, which the latent agents report."""
@@ -341,7 +280,7 @@ def q_limit(agent: Any, transitions: Transitions) -> float | None:
     return Q_LIMIT_FACTOR * float(np.abs(transitions.rewards).max()) * scale / (1.0 - gamma) + 1.0
 
 
-def _stop_if_diverged(run_dir: Path, agent: Any, record: dict[str, float], history: list[dict], limit: float | None) -> None:
+def _stop_if_diverged(run_dir: Path, agent: Agent, record: dict[str, float], history: list[dict], limit: float | None) -> None:
     """Stop a diverged run before it overwrites the last good checkpoint or writes NaN into the metrics: a metric
     or parameter that is not finite, or a mean Q past `limit` (critics that blow up while staying finite)."""
     bad = {name: value for name, value in record.items() if not math.isfinite(value)}

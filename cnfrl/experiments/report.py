@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cnfrl.errors import CnfrlError
-from cnfrl.report import metric_unit, plt, summary_metric
+from cnfrl.experiments.run_report import metric_unit, plt, summary_metric
 
 LAST_EVALUATIONS = 4
 BOOTSTRAP_REPS = 50_000

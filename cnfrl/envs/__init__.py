@@ -1,0 +1,1 @@
+"""Environments: construction, evaluation rollouts and the reference scores that normalise returns."""

@@ -1,0 +1,1 @@
+"""The training loop (jitted, scanned updates; evaluation; metrics) and its checkpoints."""
