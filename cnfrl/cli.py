@@ -145,13 +145,13 @@ PresetOption = Annotated[
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override a setting, e.g. --set loop.batch_size=256 --set loop.updates=5000.")
 ]
-AlgoOption = Annotated[
-    str | None,
-    typer.Option(
-        "--algo",
-        help="Algorithm (cnfrl algos lists them): cnf (the default), cnf-steady, plas, lapo, bc, bc-flow or an ablation.",
-    ),
-]
+# Every registry name, kept here rather than read from the registry so that `--help` does not import JAX; a test
+# checks the list against cnfrl.experiments.registry.ALGORITHMS.
+ALGO_HELP = (
+    "Algorithm (`cnfrl algos` says what each is): cnf (the default, the paper's), cnf-td3bc, cnf-steady, plas, lapo, "
+    "bc, td3bc, iql, bc-flow, or an ablation: cnf-normal, cnf-normal-unbounded, cnf-vae, cnf-plas-objective."
+)
+AlgoOption = Annotated[str | None, typer.Option("--algo", help=ALGO_HELP)]
 SeedOption = Annotated[int | None, typer.Option(help="Seed for everything (data sampling, networks, evaluation).")]
 SeedsOption = Annotated[
     int,

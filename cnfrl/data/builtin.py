@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnfrl.data.minari import minari_root
+from cnfrl.utils.paths import cache_dir
 
 MUJOCO_TASKS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
 MUJOCO_LEVELS = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -52,3 +53,22 @@ def builtin_names() -> list[str]:
     """Every built-in dataset name, for help texts and error messages."""
     names = [f"{task}-{level}" for task in MUJOCO_TASKS for level in MUJOCO_LEVELS]
     return names + [f"maze2d-{maze}{suffix}" for maze in MAZES for suffix in ("", "-dense")]
+
+
+# The embedded default dataset (`cnfrl run` with none named, `make run`): a 100k-step hopper-medium collected once
+# with the packaged behaviour policy into the cache, named hopper-medium-demo wherever a dataset is named.
+DEMO_NAME = "hopper-medium-demo"
+DEMO_RECIPE = "hopper-medium"
+DEMO_STEPS = 100_000
+
+
+def demo_root() -> Path:
+    """The Minari root the demo dataset is written under (in the cache, apart from the user's datasets)."""
+    return cache_dir() / "demo-datasets"
+
+
+def demo_path() -> Path:
+    """Where the demo dataset lives once generated."""
+    builtin = parse_builtin(DEMO_RECIPE)
+    assert builtin is not None
+    return builtin.path(demo_root())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnfrl.data.builtin import parse_builtin
+from cnfrl.data.builtin import DEMO_NAME, demo_path, parse_builtin
 from cnfrl.data.d4rl import HDF5_SUFFIXES, read_d4rl, write_d4rl
 from cnfrl.data.flat import RawDataset, transitions_from_flat
 from cnfrl.data.minari import minari_data_dir, minari_root, read_minari, write_minari
@@ -41,6 +41,12 @@ def resolve_source(name: str | Path) -> DatasetSource:
         return DatasetSource("npz" if path.suffix == ".npz" else "d4rl", path, text)
     if path.suffix in HDF5_SUFFIXES + (".npz",) or text.startswith((".", "/", "~")):
         raise dataset_error(path, "no such file", "check the path, or name a built-in dataset or a Minari id instead")
+    if text == DEMO_NAME:
+        if minari_data_dir(demo_path()) is None:
+            raise dataset_error(
+                text, f"the demo dataset is not generated yet (looked in {demo_path()})", "run `make run` or `cnfrl run` first"
+            )
+        return DatasetSource("minari", demo_path(), text)
     builtin = parse_builtin(text)
     if builtin is not None:
         located = builtin.path()

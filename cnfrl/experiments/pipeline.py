@@ -6,10 +6,11 @@ metrics.jsonl, tensorboard/, eval.json, report.md and plots/. Every stage reads 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnfrl.agents.base import Agent
-from cnfrl.data.builtin import MUJOCO_TASKS
+from cnfrl.data.builtin import DEMO_RECIPE, DEMO_STEPS, MUJOCO_TASKS, demo_path, demo_root
 from cnfrl.data.minari import minari_data_dir
 from cnfrl.data.resolve import load_dataset
 from cnfrl.data.transitions import Transitions
@@ -35,12 +36,10 @@ from cnfrl.export.policy_files import load_exported
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
 from cnfrl.training.checkpoints import CHECKPOINT, check_extends, checkpoint_updates, load_checkpoint
 from cnfrl.training.loop import SeedRun, fit_seeds
-from cnfrl.utils.files import write_atomically
+from cnfrl.utils.files import owned, write_atomically
 from cnfrl.utils.hardware import describe_hardware
 from cnfrl.utils.paths import cache_dir
 
-DEMO_DATASET = "hopper-medium"
-DEMO_STEPS = 100_000
 EVAL_SEED = 1_000
 
 
@@ -55,16 +54,12 @@ class RunData:
 
 
 def demo_dataset_path(show_progress: bool = True) -> Path:
-    """The embedded default: a 100k-step hopper-medium collected once with the packaged behaviour policy."""
+    """The embedded default (cnfrl.data.builtin.DEMO_NAME), generated on first use."""
     from cnfrl.collect.recipes import collect_dataset
-    from cnfrl.data.builtin import parse_builtin
 
-    root = cache_dir() / "demo-datasets"
-    builtin = parse_builtin(DEMO_DATASET)
-    assert builtin is not None
-    path = builtin.path(root)
+    path = demo_path()
     if minari_data_dir(path) is None:
-        collect_dataset(DEMO_DATASET, steps=DEMO_STEPS, seed=0, root=root, show_progress=show_progress)
+        collect_dataset(DEMO_RECIPE, steps=DEMO_STEPS, seed=0, root=demo_root(), show_progress=show_progress)
     return path
 
 
@@ -72,7 +67,7 @@ def load_run_data(config: RunConfig, show_progress: bool = True) -> RunData:
     """Load the run's dataset (generating the demo dataset when none is named) and its environment."""
     if config.dataset is None:
         path = demo_dataset_path(show_progress)
-        transitions, name = load_dataset(path, env_id=config.env), f"{DEMO_DATASET} ({DEMO_STEPS // 1000}k-step demo)"
+        transitions, name = load_dataset(path, env_id=config.env), f"{DEMO_RECIPE} ({DEMO_STEPS // 1000}k-step demo)"
     else:
         transitions, name = load_dataset(config.dataset, env_id=config.env), config.dataset
     env_id = transitions.metadata.get("env_id")
@@ -169,10 +164,36 @@ def train_seeds(
 ) -> tuple[list[tuple[Agent, list[dict]]], RunData, list[PretrainResult | None]]:
     """`train_stage` for runs that differ only in seed, trained as one vmapped program, each in its own run
     directory; returns each seed's (agent, history), the shared dataset and each seed's action model. `data`,
-    when given, is the runs' dataset loaded already (`load_run_data`), e.g. shipped to a Ray worker."""
+    when given, is the runs' dataset loaded already (`load_run_data`), e.g. shipped to a Ray worker. Each run
+    directory is held by this process until training ends (a second writer is refused)."""
     check_seed_group(configs)
+    if resume and overwrite:
+        raise CnfrlError("--resume and --overwrite together: --resume continues the run, --overwrite replaces it; pass one")
+    with owning(run_dirs):
+        return _train_seeds(configs, [Path(d) for d in run_dirs], resume, show_progress, overwrite, on_progress, data)
+
+
+@contextlib.contextmanager
+def owning(run_dirs: list[Path]) -> Iterator[None]:
+    """Hold every run directory for this process for the block (cnfrl.utils.files.owned): two processes never
+    write one run directory at once."""
+    with contextlib.ExitStack() as stack:
+        for run_dir in run_dirs:
+            stack.enter_context(owned(Path(run_dir), "this run directory"))
+        yield
+
+
+def _train_seeds(
+    configs: list[RunConfig],
+    run_dirs: list[Path],
+    resume: bool,
+    show_progress: bool,
+    overwrite: bool,
+    on_progress: Callable[[int], None] | None,
+    data: RunData | None,
+) -> tuple[list[tuple[Agent, list[dict]]], RunData, list[PretrainResult | None]]:
     for config, run_dir in zip(configs, run_dirs, strict=True):
-        _prepare_run_dir(config, Path(run_dir), resume, overwrite)
+        _prepare_run_dir(config, run_dir, resume, overwrite)
     config = configs[0]
     data = data or load_run_data(config, show_progress)
     if config.loop.batch_size > len(data.transitions):
@@ -204,9 +225,11 @@ def check_seed_group(configs: list[RunConfig]) -> None:
 
 
 def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Check a run directory can take the run (refusing to replace a run unless asked) and save its config."""
+    """Check a run directory can take the run (refusing to replace a run unless asked) and save its config. A
+    directory where nothing was trained yet (a config.json alone, left by a run that failed before its first
+    checkpoint, e.g. on a bad dataset) holds no run: the corrected command takes it over."""
     validate(config)
-    holds_run = (run_dir / "config.json").is_file() or (run_dir / CHECKPOINT).is_file()
+    holds_run = holds_trained_run(run_dir)
     if holds_run and not resume:
         if not overwrite:
             raise CnfrlError(
@@ -220,6 +243,13 @@ def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, overwrite: 
     if resume and (run_dir / CHECKPOINT).is_file():
         check_extends(run_dir, checkpoint_updates(run_dir / CHECKPOINT), config.loop.updates)
     save_config(config, run_dir / "config.json")
+
+
+def holds_trained_run(run_dir: Path) -> bool:
+    """Whether run_dir holds something trained: a checkpoint, an evaluation or logged updates."""
+    metrics = run_dir / "metrics.jsonl"
+    trained = (run_dir / CHECKPOINT, run_dir / "eval.json")
+    return any(path.is_file() for path in trained) or (metrics.is_file() and metrics.stat().st_size > 0)
 
 
 RUN_OUTPUTS = ("config.json", "checkpoints", "metrics.jsonl", "tensorboard", "eval.json", "report.md", "plots", "model")
@@ -275,8 +305,9 @@ def run_seeds(
     data: RunData | None = None,
 ) -> list[dict[str, Any]]:
     """`run` for seeds of one configuration trained together (`train_seeds`); one summary per seed."""
-    _, data, models = train_seeds(configs, run_dirs, resume, show_progress, overwrite, on_progress, data)
-    return [_evaluate(Path(run_dir), None, data, model) for run_dir, model in zip(run_dirs, models, strict=True)]
+    with owning(run_dirs):
+        _, data, models = train_seeds(configs, run_dirs, resume, show_progress, overwrite, on_progress, data)
+        return [_evaluate(Path(run_dir), None, data, model) for run_dir, model in zip(run_dirs, models, strict=True)]
 
 
 def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bool = True) -> dict[str, Any]:
@@ -284,8 +315,9 @@ def evaluate_stage(run_dir: Path, episodes: int | None = None, show_progress: bo
 
     The model is the one the training stage copied into run_dir/model.
     """
-    _, data, model = _trained_inputs(Path(run_dir), show_progress)
-    return _evaluate(Path(run_dir), episodes, data, model)
+    with owning([run_dir]):
+        _, data, model = _trained_inputs(Path(run_dir), show_progress)
+        return _evaluate(Path(run_dir), episodes, data, model)
 
 
 def evaluate_exported(

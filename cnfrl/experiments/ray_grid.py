@@ -65,14 +65,35 @@ def train_on_ray(todo: list[Group], cluster: RayCluster, header: str, show_progr
                     "on the head node run `ray start --head`, then pass its HEAD_IP:6379 to --ray-address"
                 ) from error
     try:
+        waiting = check_resources(ray, cluster, started_here)
         with progress_bar() as bar:
             bar.console.log(header)
+            if waiting:
+                bar.console.log(f"[yellow]{waiting}")
             if started_here and getattr(context, "dashboard_url", None):
                 bar.console.log(f"Ray dashboard: http://{context.dashboard_url}")
             return _run_tasks(ray, todo, cluster, bar, show_progress)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def check_resources(ray: Any, cluster: RayCluster, started_here: bool) -> str | None:
+    """Refuse at once a task no node can hold (it would wait forever at "0 running"): on a Ray started here, which
+    cannot grow, a one-line error naming what a task asks and what the largest node has. On a cluster one
+    connected to, which an autoscaler may grow, the line to show for what the tasks wait; None when a node fits."""
+    asked = {"CPU": cluster.cpus_per_task, "GPU": cluster.gpus_per_task}
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive", True)]
+    if any(all(node.get(name, 0.0) >= amount for name, amount in asked.items()) for node in nodes):
+        return None
+    have = "; ".join(f"{node.get('CPU', 0):g} CPUs, {node.get('GPU', 0):g} GPUs" for node in nodes) or "no live node"
+    wanted = f"{cluster.cpus_per_task:g} CPUs and {cluster.gpus_per_task:g} GPUs"
+    if started_here:
+        raise CnfrlError(
+            f"--task-cpus {cluster.cpus_per_task:g} --task-gpus {cluster.gpus_per_task:g}: each task asks for {wanted}, "
+            f"and no node of this Ray has that ({have}); ask for at most what one node has"
+        )
+    return f"no node has {wanted} for a task yet ({have}): the tasks wait until the cluster adds one (autoscaling)"
 
 
 def runtime_env(cluster: RayCluster) -> dict[str, Any]:

@@ -23,6 +23,8 @@ import numpy as np
 
 from cnfrl.errors import CnfrlError
 from cnfrl.experiments.run_report import metric_unit, plt, summary_metric
+from cnfrl.training.checkpoints import CHECKPOINT
+from cnfrl.training.loop import read_metrics
 
 LAST_EVALUATIONS = 4
 BOOTSTRAP_REPS = 50_000
@@ -68,14 +70,22 @@ def load_run(run_dir: Path) -> RunResult:
     run_dir = Path(run_dir)
     eval_path = run_dir / "eval.json"
     if not eval_path.is_file():
-        raise CnfrlError(f"{run_dir}: no eval.json; finish the run (`cnfrl run`) or evaluate it (`cnfrl evaluate {run_dir}`)")
-    summary = json.loads(eval_path.read_text())
+        if (run_dir / CHECKPOINT).is_file():
+            raise CnfrlError(f"{run_dir}: no eval.json; evaluate its last checkpoint with `cnfrl evaluate {run_dir}`")
+        raise CnfrlError(
+            f"{run_dir}: no eval.json and no checkpoint, so nothing trained there; train it with `cnfrl run ... "
+            f"--run-dir {run_dir}` (or `--resume` if it was cut off), or leave it out of the report"
+        )
+    try:
+        summary = json.loads(eval_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CnfrlError(f"{eval_path}: not valid JSON ({error}); write it again with `cnfrl evaluate {run_dir}`") from error
     metric = summary_metric(summary)
     curve = {}
     metrics_path = run_dir / "metrics.jsonl"
     if metrics_path.is_file():
-        for line in metrics_path.read_text().splitlines():
-            record = json.loads(line)
+        fix = lambda line: "repair or delete that line, or leave this run out of the report"
+        for record in read_metrics(metrics_path, fix):
             if f"eval_{metric}" in record:
                 curve[record["step"]] = record[f"eval_{metric}"]
     model_path = run_dir / "model" / "metrics.jsonl"

@@ -10,12 +10,12 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnfrl.data.builtin import DEMO_NAME
 from cnfrl.errors import CnfrlError
 from cnfrl.experiments.config import RunConfig, applicable, with_overrides
 from cnfrl.experiments.registry import preset
 
 RESUMABLE_SETTINGS = ("loop.updates", "loop.eval_every", "eval_episodes")
-DEMO_NAME = "hopper-medium-demo"
 
 
 def build_config(

@@ -26,6 +26,11 @@ L = TypeVar("L", bound=Learner)
 A = TypeVar("A", bound=Agent)
 Evaluator = Callable[[Agent], dict[str, float]]
 
+# A budget past this takes over half a day even on the fastest machine measured (cnfrl's CNF update at `paper` on
+# one H200: benchmarks/results/gpu_h200); a larger one is a typo, refused before anything loads.
+FASTEST_UPDATES_PER_SECOND = 1_809
+MAX_UPDATES = 100_000_000
+
 
 @dataclass(frozen=True)
 class LoopConfig:
@@ -41,6 +46,12 @@ class LoopConfig:
         checks = [
             (self.chunk > 0, f"loop.chunk={self.chunk}: updates run in chunks of at least 1; set loop.chunk=1000"),
             (self.updates >= 0, f"loop.updates={self.updates}: the number of updates cannot be negative"),
+            (
+                self.updates <= MAX_UPDATES,
+                f"loop.updates={self.updates:,}: about {_duration(self.updates / FASTEST_UPDATES_PER_SECOND)} "
+                f"at the fastest rate measured ({FASTEST_UPDATES_PER_SECOND:,} updates/s, one H200); the paper "
+                f"trains 1,000,000; ask for at most {MAX_UPDATES:,}",
+            ),
             (self.eval_every > 0, f"loop.eval_every={self.eval_every}: evaluate every 1 or more updates"),
             (self.batch_size > 0, f"loop.batch_size={self.batch_size}: a minibatch needs at least one transition"),
             (
@@ -52,6 +63,14 @@ class LoopConfig:
         for ok, message in checks:
             if not ok:
                 raise CnfrlError(message)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds in the largest unit that keeps the number readable (hours, days, years)."""
+    for unit, size in (("years", 365 * 86_400), ("days", 86_400)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds / 3_600:,.0f} hours"
 
 
 def device_batches(transitions: Transitions) -> dict[str, jax.Array]:
@@ -299,10 +318,35 @@ def _stop_if_diverged(run_dir: Path, agent: Agent, record: dict[str, float], his
     )
 
 
+def read_metrics(path: Path, fix: Callable[[int], str]) -> list[dict]:
+    """The records of a metrics.jsonl, in order of their updates; a line that is not a record, or steps out of
+    order (two writers), is a one-line error naming the file, the line and `fix(line)`, what to do about it."""
+    records: list[dict] = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        try:
+            record = json.loads(line)
+            step = int(record["step"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise CnfrlError(f"{path}: line {number} is not a metrics record ({type(error).__name__}); {fix(number)}") from error
+        if records and step <= records[-1]["step"]:
+            raise CnfrlError(
+                f"{path}: line {number} logs update {step} after update {records[-1]['step']} (written twice?); {fix(number)}"
+            )
+        records.append(record)
+    return records
+
+
 def _truncate_metrics(path: Path, done: int) -> None:
+    """Drop the records past the checkpoint a run resumes from (a killed run logged them, then lost them)."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= done]
+    records = read_metrics(
+        path,
+        lambda line: (
+            f"delete it and the lines after it, then resume (the checkpoint holds update {done}), or start again with --overwrite"
+        ),
+    )
+    kept = [json.dumps(record, allow_nan=False) for record in records if record["step"] <= done]
     path.write_text("".join(line + "\n" for line in kept))
 
 

@@ -12,8 +12,9 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from cnfrl.errors import dataset_error
+from cnfrl.errors import CnfrlError, dataset_error
 
 
 def refuse_overwrite(path: Path, overwrite: bool) -> None:
@@ -74,6 +75,49 @@ def exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class DirectoryBusy(CnfrlError):
+    """Another live process holds the directory's lock."""
+
+
+_HELD: dict[Path, Any] = {}
+OWNER_FILE = "owner.lock"
+
+
+@contextlib.contextmanager
+def owned(directory: Path, what: str) -> Iterator[None]:
+    """Hold `directory` for this process for the block (an exclusive, non-blocking lock on DIRECTORY/owner.lock,
+    which names the holder's pid and host): a second process that would write there is refused at once with
+    that pid and host. The lock dies with its holder, so a killed process leaves nothing to clean up: the next
+    writer takes it over. Re-entrant within one process (a run's training and its evaluation)."""
+    directory = Path(directory).absolute()
+    if directory in _HELD:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / OWNER_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "a process that has not said which"
+        handle.close()
+        raise DirectoryBusy(
+            f"{directory}: {what} is in use by another cnfrl process ({holder}); wait for it to end, or stop it, "
+            "then run again (a process that died leaves no lock behind)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on host {socket.gethostname()}")
+    handle.flush()
+    _HELD[directory] = handle
+    try:
+        yield
+    finally:
+        del _HELD[directory]
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 def write_atomically(path: Path, content: bytes | str) -> Path:
