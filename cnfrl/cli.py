@@ -358,12 +358,30 @@ def report(
         list[Path] | None,
         typer.Option(help="An earlier report's scores.csv whose runs join these (their directories may be gone); repeatable."),
     ] = None,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            help="Also score every run at these budgets (updates), e.g. --at 20000,50000,100000: each run's last "
+            "evaluations within the budget, tables, IQM and a plot against updates.",
+        ),
+    ] = None,
 ) -> None:
-    """Runs side by side: scores per dataset and algorithm (mean +- std over seeds), aggregates with bootstrap
-    intervals, learning curves, action-model diagnostics."""
+    """Runs side by side: scores per dataset and algorithm (mean +- sample std over seeds), their spread, aggregates
+    with bootstrap intervals, learning curves, action-model diagnostics, and with --at the same at shorter budgets."""
     from cnfrl.experiments.report import write_grid_report
 
-    _print_grid_report(write_grid_report(run_dirs or [], out, scores or []))
+    _print_grid_report(write_grid_report(run_dirs or [], out, scores or [], _budgets(at or [])))
+
+
+def _budgets(values: list[str]) -> list[int]:
+    """The budgets of --at (repeated, comma-separated or both), as sorted positive integers."""
+    budgets = set()
+    for text in (part.strip().replace("_", "") for value in values for part in value.split(",")):
+        if not text.isdigit() or int(text) <= 0:
+            raise CnfrlError(f"--at {text}: a budget is a positive number of updates, e.g. --at 20000,50000")
+        budgets.add(int(text))
+    return sorted(budgets)
 
 
 def _print_grid_report(path: Path) -> None:

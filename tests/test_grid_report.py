@@ -75,9 +75,9 @@ def test_report_matches_a_hand_computed_table(tmp_path):
     caption = "Hardware: CPU (2 cores, x86_64); preset cpu-quick; 5,000 updates; seeds 0, 1, 2, 3; 10 episodes per evaluation."
     assert caption in last4 and caption in final
     assert "| dataset | cnf | bc |" in last4
-    assert "| hopper-medium | 25.0 +- 11.2 (4) | 25.0 +- 0.0 (4) |" in last4
-    assert "| walker2d-medium | 65.0 +- 11.2 (4) | 45.0 +- 0.0 (4) |" in last4
-    assert "| hopper-medium | 26.0 +- 11.2 (4) | 26.0 +- 0.0 (4) |" in final
+    assert "| hopper-medium | 25.0 +- 12.9 (4) | 25.0 +- 0.0 (4) |" in last4
+    assert "| walker2d-medium | 65.0 +- 12.9 (4) | 45.0 +- 0.0 (4) |" in last4
+    assert "| hopper-medium | 26.0 +- 12.9 (4) | 26.0 +- 0.0 (4) |" in final
     assert "Warnings" not in text
 
     cnf = np.array([CNF["hopper-medium"], CNF["walker2d-medium"]]).T
@@ -93,12 +93,31 @@ def test_report_matches_a_hand_computed_table(tmp_path):
         assert abs(low - exact_low) <= 0.3 and abs(high - exact_high) <= 0.3, (cell, exact_low, exact_high)
     assert "| bc | 8 | 35.0 [35.0, 35.0] | 35.0 [35.0, 35.0] | 35.0 [35.0, 35.0] |" in text
 
-    assert "| hopper-medium | cnf | flow | 2 +- 0 | -3.500 +- 1.118 | 0.200 +- 0.000 | 41.5 +- 1.1 |" in text
+    assert "| hopper-medium | cnf | flow | 2 +- 0 | -3.500 +- 1.291 | 0.200 +- 0.000 | 41.5 +- 1.3 |" in text
     assert "![hopper-medium](curves-hopper-medium.png)" in text
     assert (tmp_path / "out" / "curves-walker2d-medium.png").stat().st_size > 0
     rows = list(csv.DictReader(open(tmp_path / "out" / "scores.csv")))
     assert len(rows) == 16 and rows[0]["dataset"] == "hopper-medium" and rows[0]["algo"] == "bc"
     assert float(rows[0]["mean_last_4"]) == 25.0 and float(rows[0]["final"]) == 26.0
+
+
+def test_scores_at_budgets_are_read_off_the_same_runs(tmp_path):
+    """Evaluations at 1000 (score 0) and 2000..5000 (last - 1.5 .. last + 1.5): within 3,000 updates the last
+    evaluations are 0, last - 1.5 and last - 0.5; a budget past the runs' length has no score."""
+    runs = [fake_run(tmp_path, algo, "hopper-medium", seed, 30.0 + 10 * seed) for algo in ("cnf", "bc") for seed in range(3)]
+    runs += [fake_run(tmp_path, algo, "walker2d-medium", seed, 60.0) for algo in ("cnf", "bc") for seed in range(3)]
+    text = write_grid_report(runs, tmp_path / "out", budgets=[3000, 5000, 10000]).read_text()
+    at_3000 = text.split("### 3,000 updates")[1].split("###")[0]
+    hopper = [(0.0 + (last - 1.5) + (last - 0.5)) / 3 for last in (30.0, 40.0, 50.0)]
+    expected = f"{np.mean(hopper):.1f} +- {np.std(hopper, ddof=1):.1f} (3)"
+    assert f"| hopper-medium | {expected} | {expected} |" in at_3000
+    assert "| hopper-medium | 40.0 +- 10.0 (3) | 40.0 +- 10.0 (3) |" in text.split("### 5,000 updates")[1]
+    assert "| hopper-medium | - | - |" in text.split("### 10,000 updates")[1]
+    assert "IQM over 2 datasets x seeds" in at_3000 and (tmp_path / "out" / "budgets.png").stat().st_size > 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "scores_by_budget.csv")))
+    assert len(rows) == 2 * 2 * 3 * 2 and {row["budget"] for row in rows} == {"3000", "5000"}
+    spread = text.split("## Spread of the last 4 evaluations")[1].split("##")[0]
+    assert "| hopper-medium | 3.0 +- 0.0 (3) | 3.0 +- 0.0 (3) |" in spread
 
 
 def test_cells_mixing_lengths_or_repeating_seeds_are_flagged(tmp_path):
@@ -114,7 +133,7 @@ def test_cells_mixing_lengths_or_repeating_seeds_are_flagged(tmp_path):
 
 def test_a_run_without_eval_json_is_named(tmp_path):
     (tmp_path / "unfinished").mkdir()
-    with pytest.raises(CnfrlError, match="unfinished: no eval.json; finish the run"):
+    with pytest.raises(CnfrlError, match="unfinished: no eval.json and no checkpoint, so nothing trained there; train it with `cnfrl run"):
         write_grid_report([tmp_path / "unfinished"], tmp_path / "out")
 
 
@@ -138,7 +157,7 @@ def test_runs_of_an_earlier_scores_csv_join_the_tables_and_aggregates(tmp_path):
     text = write_grid_report(later, tmp_path / "out", [tmp_path / "earlier" / "scores.csv"]).read_text()
     caption = "Hardware: CPU (2 cores, x86_64); preset cpu-quick; 5,000 updates; seeds 0, 1, 2, 3; 10 episodes per evaluation."
     assert caption in text
-    assert "| hopper-medium | 25.0 +- 11.2 (4) |" in text and "| walker2d-medium | 65.0 +- 11.2 (4) |" in text
+    assert "| hopper-medium | 25.0 +- 12.9 (4) |" in text and "| walker2d-medium | 65.0 +- 12.9 (4) |" in text
     assert text.count("| cnf | 8 | 45.0 [") == 1
     assert "![walker2d-medium]" in text and "![hopper-medium]" not in text
     assert not (tmp_path / "out" / "curves-hopper-medium.png").exists()

@@ -64,6 +64,20 @@ class RunResult:
         steps = sorted(self.curve)[-LAST_EVALUATIONS:]
         return float(np.mean([self.curve[step] for step in steps])) if steps else self.final
 
+    def last_mean_at(self, budget: int) -> float | None:
+        """Mean of the last LAST_EVALUATIONS evaluations made within `budget` updates: the score this run would
+        have reported had it stopped there. None when it did not train that far (or has no curve)."""
+        if not self.curve or max(self.curve) < budget:
+            return None
+        steps = sorted(step for step in self.curve if step <= budget)[-LAST_EVALUATIONS:]
+        return float(np.mean([self.curve[step] for step in steps])) if steps else None
+
+    @property
+    def spread(self) -> float | None:
+        """Max - min of the last LAST_EVALUATIONS evaluations: how much the policy still moves at the end."""
+        steps = sorted(self.curve)[-LAST_EVALUATIONS:]
+        return float(np.ptp([self.curve[step] for step in steps])) if steps else None
+
 
 def load_run(run_dir: Path) -> RunResult:
     """Read a finished run (eval.json, metrics.jsonl, model/metrics.jsonl); a one-line error names what is missing."""
@@ -165,7 +179,7 @@ def _recorded_run(row: dict[str, str]) -> RunResult:
     return RunResult(Path(row["run_dir"]), summary, {}, [], float(row[f"mean_last_{LAST_EVALUATIONS}"]))
 
 
-def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[Path] = ()) -> Path:
+def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[Path] = (), budgets: Sequence[int] = ()) -> Path:
     """Write report.md, scores.csv and one learning-curve plot per dataset for the runs (and the rows of earlier
     reports' `scores` files); returns report.md's path."""
     if not run_dirs and not scores:
@@ -188,7 +202,7 @@ def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[
     lines = [
         "# cnfrl results",
         "",
-        f"{unit.capitalize()} of the deterministic policy, mean +- std over seeds (n = seeds). {caption}",
+        f"{unit.capitalize()} of the deterministic policy, mean +- sample std (ddof 1) over seeds, n in brackets. {caption}",
         "",
         *_warnings(cells),
         f"## Mean of the last {LAST_EVALUATIONS} evaluations",
@@ -204,6 +218,8 @@ def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[
         *_score_table(cells, datasets, algos, lambda run: run.final),
         "",
         *_aggregate_section(cells, datasets, algos, caption),
+        *_spread_section(cells, datasets, algos, caption),
+        *(_budget_section(cells, datasets, algos, budgets, unit, out_dir) if budgets else []),
         "## Learning curves",
         "",
     ]
@@ -217,6 +233,23 @@ def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _spread_section(
+    cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str], caption: str
+) -> list[str]:
+    """How far each cell's policies still move at the end: max - min of each run's last evaluations."""
+    if not any(run.curve for members in cells.values() for run in members):
+        return []
+    return [
+        f"## Spread of the last {LAST_EVALUATIONS} evaluations",
+        "",
+        f"_{caption}_ Max - min of each run's last {LAST_EVALUATIONS} evaluations; mean +- sample std (ddof 1) over "
+        "seeds, n in brackets.",
+        "",
+        *_score_table(cells, datasets, algos, lambda run: run.spread),
+        "",
+    ]
 
 
 def _caption(runs: list[RunResult]) -> str:
@@ -249,29 +282,52 @@ def _warnings(cells: dict[tuple[str, str], list[RunResult]]) -> list[str]:
 
 
 def _score_table(
-    cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str], value: Callable[[RunResult], float]
+    cells: dict[tuple[str, str], list[RunResult]],
+    datasets: list[str],
+    algos: list[str],
+    value: Callable[[RunResult], float | None],
 ) -> list[str]:
     lines = ["| dataset | " + " | ".join(algos) + " |", "|---|" + "---:|" * len(algos)]
     for dataset in datasets:
         row = []
         for algo in algos:
             members = cells.get((dataset, algo), [])
-            scores = [value(run) for run in members]
-            row.append(f"{np.mean(scores):.1f} +- {np.std(scores):.1f} ({len(scores)})" if scores else "-")
+            row.append(mean_std([score for score in map(value, members) if score is not None]))
         lines.append(f"| {dataset} | " + " | ".join(row) + " |")
     return lines
 
 
-def score_matrices(cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str]) -> dict[str, np.ndarray]:
-    """(seeds x datasets) matrices of the mean of the last evaluations, per algorithm that ran on every dataset;
-    each dataset contributes its lowest seeds, as many as the dataset with the fewest has."""
+def mean_std(values: Sequence[float]) -> str:
+    """ "mean +- std (n)" with the sample std (ddof 1) over `values`; the std is left out for a single value."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.1f} (1)"
+    return f"{np.mean(values):.1f} +- {np.std(values, ddof=1):.1f} ({len(values)})"
+
+
+def score_matrices(
+    cells: dict[tuple[str, str], list[RunResult]],
+    datasets: list[str],
+    algos: list[str],
+    value: Callable[[RunResult], float | None] = lambda run: run.last_mean,
+) -> dict[str, np.ndarray]:
+    """(seeds x datasets) matrices of `value` (by default the mean of the last evaluations), per algorithm with a
+    value on every dataset; each dataset contributes its lowest seeds that have one, as many as the dataset with
+    the fewest has."""
     matrices = {}
     for algo in algos:
-        if not all((dataset, algo) in cells for dataset in datasets):
-            continue
-        per_dataset = [sorted(cells[(dataset, algo)], key=lambda run: run.summary["seed"]) for dataset in datasets]
-        seeds = min(len(members) for members in per_dataset)
-        matrices[algo] = np.array([[members[i].last_mean for members in per_dataset] for i in range(seeds)])
+        per_dataset = [
+            [
+                score
+                for run in sorted(cells.get((dataset, algo), []), key=lambda run: run.summary["seed"])
+                if (score := value(run)) is not None
+            ]
+            for dataset in datasets
+        ]
+        seeds = min(len(scores) for scores in per_dataset)
+        if seeds:
+            matrices[algo] = np.array([[scores[i] for scores in per_dataset] for i in range(seeds)])
     return matrices
 
 
@@ -345,7 +401,7 @@ def _model_section(cells: dict[tuple[str, str], list[RunResult]], caption: str) 
     return [
         "## Action models",
         "",
-        f"_{caption}_ At the epoch each run kept (lowest validation loss); mean +- std over seeds.",
+        f"_{caption}_ At the epoch each run kept (lowest validation loss); mean +- sample std (ddof 1) over seeds.",
         "",
         "| dataset | algorithm | model | best epoch | validation loss | sample error | BC through the model |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -362,7 +418,7 @@ def _best_epoch_record(run: RunResult) -> dict:
 def _spread(values: list[float], fmt: str) -> str:
     if not values:
         return "-"
-    return f"{np.mean(values):{fmt}} +- {np.std(values):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
+    return f"{np.mean(values):{fmt}} +- {np.std(values, ddof=1):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
 
 
 def _write_csv(runs: list[RunResult], path: Path) -> None:
@@ -391,3 +447,65 @@ def _write_csv(runs: list[RunResult], path: Path) -> None:
                     run.summary["eval_episodes"],
                 ]
             )
+
+
+def _budget_section(
+    cells: dict[tuple[str, str], list[RunResult]],
+    datasets: list[str],
+    algos: list[str],
+    budgets: Sequence[int],
+    unit: str,
+    out_dir: Path,
+) -> list[str]:
+    """Scores at each budget read off the same runs (the mean of the last evaluations made within it), per dataset
+    and aggregated, a plot of each algorithm's IQM against updates, and the per-run values as scores_by_budget.csv."""
+    lines = [
+        "## Scores by budget",
+        "",
+        f"Each run's mean of its last {LAST_EVALUATIONS} evaluations within the budget, i.e. what a run of that length "
+        "would report (same seeds, same evaluations); mean +- sample std (ddof 1) over seeds, n in brackets. Only runs "
+        "that trained at least that far count.",
+        "",
+    ]
+    rows: list[list[Any]] = []
+    iqms: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
+    for budget in budgets:
+        value = lambda run, budget=budget: run.last_mean_at(budget)
+        lines += [f"### {budget:,} updates", "", *_score_table(cells, datasets, algos, value), ""]
+        rows += [
+            [run.dataset, run.algo, run.summary["seed"], budget, f"{score:.4f}"]
+            for (_, _), members in sorted(cells.items())
+            for run in members
+            if (score := value(run)) is not None
+        ]
+        matrices = score_matrices(cells, datasets, algos, value)
+        if not matrices:
+            continue
+        estimates = interval_estimates(matrices)
+        lines += [
+            f"IQM over {len(datasets)} datasets x seeds [{CONFIDENCE:.0%} stratified-bootstrap interval]: "
+            + "; ".join(f"{algo} {e['IQM'][0]:.1f} [{e['IQM'][1]:.1f}, {e['IQM'][2]:.1f}]" for algo, e in estimates.items()),
+            "",
+        ]
+        for algo, estimate in estimates.items():
+            iqms[algo].append((budget, *estimate["IQM"]))
+    with open(out_dir / "scores_by_budget.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["dataset", "algo", "seed", "budget", f"mean_last_{LAST_EVALUATIONS}"])
+        writer.writerows(rows)
+    if iqms:
+        figure, axis = plt.subplots(figsize=(7, 4))
+        for algo, points in iqms.items():
+            steps, point, low, high = (np.array(column) for column in zip(*points, strict=True))
+            axis.plot(steps, point, marker="o", markersize=3, label=algo)
+            axis.fill_between(steps, low, high, alpha=0.2)
+        axis.set_xlabel("updates (budget)")
+        axis.set_ylabel(f"IQM of {unit}")
+        axis.set_title(f"IQM over {len(datasets)} datasets with {CONFIDENCE:.0%} intervals")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        figure.tight_layout()
+        figure.savefig(out_dir / "budgets.png", dpi=120)
+        plt.close(figure)
+        lines += ["![IQM against the budget](budgets.png)", ""]
+    return lines
