@@ -29,18 +29,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/data_info.py --out benchmarks/results/data_info.md
 	$(BIN)/python benchmarks/cnf_speed.py --algos cnf plas lapo bc --out benchmarks/results/cnf_speed_cpu.md
 
-# Every algorithm and ablation, 3 seeds, generated hopper-medium and halfcheetah-medium (about 2 hours on 2 cores).
+# The campaigns are grid files run by `cnfrl bench` (resumable; see benchmarks/README.md for each one's cost).
 bench-baselines: $(STAMP)
-	$(BIN)/cnfrl collect hopper-medium --exist-ok
-	$(BIN)/cnfrl collect halfcheetah-medium --exist-ok
-	$(BIN)/python benchmarks/baselines.py --out benchmarks/results/baselines_cpu.md
+	for task in hopper halfcheetah; do $(BIN)/cnfrl collect $$task-medium --exist-ok; done
+	$(BIN)/cnfrl bench benchmarks/grids/baselines_cpu.yaml --ray
 
-# Faithful CNF, cnf-steady, cnf-td3bc, BC, PLAS and LAPO on generated hopper-, walker2d- and halfcheetah-medium, 3 seeds,
-# 50k updates each, one run at a time (about 30 min per dataset and seed on 2 cores without cnf-td3bc, whose
-# runs took 8-10 min each on one core; resumable).
 bench-stability: $(STAMP)
 	for task in hopper walker2d halfcheetah; do $(BIN)/cnfrl collect $$task-medium --exist-ok; done
-	$(BIN)/python benchmarks/stability.py --set loop.updates=50000 --set eval_episodes=10 --set pretrain.epochs=5 --out benchmarks/results/stability_cpu.md
+	$(BIN)/cnfrl bench benchmarks/grids/stability_cpu.yaml --ray
+	$(BIN)/cnfrl report bench/stability-cpu/runs/* --out bench/stability-cpu --at 20000,50000
 
 bench-sb3: $(STAMP)
 	test -x .venv-sb3/bin/python || ($(PYTHON) -m venv .venv-sb3 && .venv-sb3/bin/pip install --quiet torch==2.13.0 stable-baselines3 "gymnasium[mujoco]")
@@ -48,7 +45,10 @@ bench-sb3: $(STAMP)
 
 bench-peers: $(STAMP)
 	test -x .venv-peers/bin/python || ($(PYTHON) -m venv .venv-peers && .venv-peers/bin/pip install --quiet d3rlpy==2.8.1 onnx onnxscript)
-	$(BIN)/python benchmarks/peers.py --peer-python .venv-peers/bin/python --with benchmarks/results/stability_cpu.json --out benchmarks/results/peers_cpu.md
+	for task in hopper walker2d halfcheetah; do $(BIN)/cnfrl collect $$task-medium --exist-ok; done
+	$(BIN)/cnfrl bench benchmarks/grids/td3bc_iql_cpu.yaml --ray
+	$(BIN)/python benchmarks/peers.py --peer-python .venv-peers/bin/python --datasets hopper-medium walker2d-medium \
+		halfcheetah-medium --algos td3+bc iql --seeds 0 1 2 --updates 20000 --out bench/peers --with bench/td3bc-iql/runs/*
 
 clean:
 	rm -rf $(VENV)

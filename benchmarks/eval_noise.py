@@ -1,7 +1,7 @@
 """Benchmark: how much of an evaluation's "spread" a policy that does not change makes by itself.
 
 Every periodic evaluation of a run plays the same episodes (seeds EVAL_SEED + 0..episodes-1), so the spread
-that benchmarks/stability.py reports (max - min of the last 4 evaluations) is how much the scores on those
+that `cnfrl report` shows as the spread (max - min of the last 4 evaluations) is how much the scores on those
 fixed start states move while the policy trains. This script holds a finished run's last checkpoint still and
 measures two floors under that spread: (1) its scores on `--sets` disjoint sets of `--episodes` start states
 (set 0 is the run's own, so its score repeats the run's last evaluation), and (2) its scores on the run's own
@@ -10,7 +10,7 @@ rounding difference). Each floor is given as the spread of 4 (max - min, average
 the run's own spread over its last 4 evaluations. A policy that falls on some start states and not on others
 has a large spread in both, though it never learns anything between them.
 Set 0 repeats the run's last evaluation exactly only with the XLA threading the run trained with: pass
-`--single-thread` for runs that benchmarks/stability.py trained with --jobs > 1.
+`--single-thread` for runs trained single-threaded (two at a time, as `cnfrl bench --ray` does).
 Usage: python benchmarks/eval_noise.py RUN_DIR... [--sets 8] [--episodes 10] [--scale 1e-6] [--single-thread]
        [--out benchmarks/results/eval_noise_cpu.md]
 """
@@ -26,11 +26,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from stability import LAST
 from tables import write_table
 
 from cnfrl.envs.evaluate import evaluate
 from cnfrl.experiments.pipeline import EVAL_SEED, trained_agent
+from cnfrl.experiments.report import LAST_EVALUATIONS as LAST
 from cnfrl.training.checkpoints import CHECKPOINT, checkpoint_history
 from cnfrl.utils.hardware import single_thread_xla_flags
 
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--sets", type=int, default=8)
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--scale", type=float, default=1e-6, help="relative size of the perturbed copies' changes")
-    parser.add_argument("--single-thread", action="store_true", help="single-threaded XLA, as stability.py --jobs 2")
+    parser.add_argument("--single-thread", action="store_true", help="single-threaded XLA, as cnfrl bench --ray trains")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.single_thread:

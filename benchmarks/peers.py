@@ -1,36 +1,33 @@
-"""Benchmark: d3rlpy's IQL, TD3+BC and PLAS on the datasets cnfrl trains on, scored by cnfrl's own evaluation.
+"""Benchmark: d3rlpy's IQL, TD3+BC and PLAS on the datasets cnfrl trains on, scored by cnfrl's own evaluation and
+reported by `cnfrl report` beside cnfrl's runs.
 
 d3rlpy (PyTorch) is a peer, not a dependency of cnfrl: it runs in its own interpreter, given with --peer-python
 (`make bench-peers` creates .venv-peers with d3rlpy 2.8.1). This process loads each dataset with cnfrl, so the
 peers see the transitions cnfrl's runs see, and hands it over once as NPZ; the peer trains and saves its greedy
 policy as ONNX every --eval-every updates; this process evaluates each saved policy as `cnfrl train` evaluates
-its own (same environment, episodes and seeds), so the rows share a table with cnfrl's. With --with, the
-stability benchmark's curves (benchmarks/stability.py, same evaluation), cut at --updates, join the table as cnfrl's rows.
-Peer settings are d3rlpy's D4RL reproduction scripts' at cnfrl's cpu-quick sizes: two hidden layers of 256 and
-batch 256 (PLAS: d3rlpy's batch 100 and VAE of 750 x 750, and --plas-warmup VAE-only updates before its --updates
-actor-critic updates, where d3rlpy's script warms up for 500k). Updates/s is the peer's actor-critic training rate,
-without its first --eval-every updates (which also fit its scalers and build its networks) and PLAS's VAE warm-up,
-policy saving excluded.
-Usage: python benchmarks/peers.py --peer-python .venv-peers/bin/python [--datasets hopper-medium]
-       [--algos iql td3+bc plas] [--seeds 0] [--updates 50000] [--eval-every 5000] [--episodes 10]
-       [--with benchmarks/results/stability_cpu.json] [--out benchmarks/results/peers_cpu.md]
+its own (same environment, episodes and seeds) and writes the peer's run as a run directory a report reads
+(OUT/runs/DATASET-d3rlpy-ALGO-sSEED: eval.json, metrics.jsonl), so the rows share a table with cnfrl's: the report
+is `cnfrl report OUT/runs/* CNFRL_RUN_DIRS... --at UPDATES`, which this script also writes to OUT with --with.
+A peer run whose eval.json exists is kept, so the benchmark resumes.
+Usage: python benchmarks/peers.py --peer-python PYTHON [--datasets hopper-medium ...] [--algos iql td3+bc plas]
+       [--seeds 0 1 2] [--updates 20000] [--eval-every 5000] [--episodes 10] [--out bench/peers]
+       [--with bench/td3bc-iql/runs/*]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from stability import LAST, summary_rows
-from tables import write_table
 
 from cnfrl.experiments.pipeline import load_run_data
-from cnfrl.experiments.registry import preset
+from cnfrl.experiments.report import write_grid_report
+from cnfrl.experiments.runs import build_config
+from cnfrl.utils.hardware import describe_hardware
 
 PEER_SCRIPT = """
 import json, sys, time, warnings
@@ -108,7 +105,7 @@ def onnx_policy(path: Path):
 
 def run_peer(python: str, algo: str, seed: int, data, data_path: Path, out: Path, args: argparse.Namespace) -> dict:
     """Train one peer in its interpreter on the NPZ at `data_path`, then evaluate the policies it saved in `out`:
-    the stability benchmark's curve format."""
+    one evaluation summary per saved step, and the peer's versions and update rate."""
     from cnfrl.envs.evaluate import evaluate
     from cnfrl.experiments.pipeline import EVAL_SEED
 
@@ -120,15 +117,37 @@ def run_peer(python: str, algo: str, seed: int, data, data_path: Path, out: Path
     if result.returncode != 0:
         raise SystemExit(f"d3rlpy {algo} on {data.env_id} failed:\n{result.stderr[-3000:]}")
     peer = json.loads(result.stdout.strip().splitlines()[-1])
-    scores = [
-        evaluate(onnx_policy(out / f"{step}.onnx"), data.env_id, args.episodes, EVAL_SEED, data.references).summary()[
-            "score_mean"
-        ]
+    evaluations = [
+        evaluate(onnx_policy(out / f"{step}.onnx"), data.env_id, args.episodes, EVAL_SEED, data.references).summary()
         for step in peer["steps"]
     ]
     actor_critic = peer["epoch_seconds"][max(1, peer["warmup"] // peer["every"]) :]
     rate = peer["every"] * len(actor_critic) / sum(actor_critic)
-    return {**peer, "scores": scores, "rate": rate}
+    return {**peer, "evaluations": evaluations, "rate": rate}
+
+
+def write_run(run_dir: Path, algo: str, dataset: str, seed: int, data, peer: dict, episodes: int) -> None:
+    """A peer's run as a run directory `cnfrl report` reads: its evaluations in metrics.jsonl, the last in eval.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    records = [
+        {"step": step, **{f"eval_{key}": value for key, value in summary.items()}}
+        for step, summary in zip(peer["steps"], peer["evaluations"], strict=True)
+    ]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    summary = {
+        "algo": f"d3rlpy-{algo}",
+        "dataset": dataset,
+        "env_id": data.env_id,
+        "preset": f"d3rlpy {peer['d3rlpy']} (torch {peer['torch']}, {peer['threads']} threads)",
+        "seed": seed,
+        "updates": peer["steps"][-1],
+        "eval_episodes": episodes,
+        "hardware": describe_hardware(),
+        "final": peer["evaluations"][-1],
+        "updates_per_second": peer["rate"],
+        "dataset_score_mean": data.references.score(float(np.mean(data.transitions.episode_returns()))),
+    }
+    (run_dir / "eval.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def main() -> None:
@@ -137,61 +156,32 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["hopper-medium"])
     parser.add_argument("--algos", nargs="+", default=["iql", "td3+bc", "plas"], choices=["iql", "td3+bc", "plas"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--updates", type=int, default=50_000)
+    parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--plas-warmup", type=int, default=10_000)
     parser.add_argument("--episodes", type=int, default=10)
-    parser.add_argument("--with", dest="cnfrl_curves", type=Path, default=None, help="stability benchmark JSON: cnfrl's rows")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path("bench/peers"))
+    parser.add_argument(
+        "--with", dest="with_runs", nargs="*", type=Path, default=[], help="cnfrl run directories to report beside"
+    )
     args = parser.parse_args()
-    results: dict = {}
-    speeds: dict = {}
     for dataset in args.datasets:
-        data = load_run_data(dataclasses.replace(preset("cpu-quick", "bc"), dataset=dataset), show_progress=False)
-        dataset_score = data.references.score(float(np.mean(data.transitions.episode_returns())))
+        data = load_run_data(build_config("bc", "cpu-quick", dataset), show_progress=False)
         with tempfile.TemporaryDirectory() as tmp:
             write_dataset(data.transitions, Path(tmp) / "data.npz")
             for algo in args.algos:
                 for seed in args.seeds:
-                    curve = run_peer(
+                    run_dir = args.out / "runs" / f"{dataset}-d3rlpy-{algo}-s{seed}"
+                    if (run_dir / "eval.json").is_file():
+                        continue
+                    peer = run_peer(
                         args.peer_python, algo, seed, data, Path(tmp) / "data.npz", Path(tmp) / f"{algo}-{seed}", args
                     )
-                    print(
-                        f"d3rlpy {algo} on {dataset}, seed {seed}: last {LAST} {np.mean(curve['scores'][-LAST:]):.1f}, "
-                        f"{curve['rate']:.0f} updates/s",
-                        flush=True,
-                    )
-                    results.setdefault((dataset, f"d3rlpy {algo}"), []).append({**curve, "dataset_score": dataset_score})
-                    speeds.setdefault(f"d3rlpy {algo}", []).append(curve["rate"])
-    rows = [f"d3rlpy {algo}" for algo in args.algos]
-    if args.cnfrl_curves is not None:
-        for curve in json.loads(args.cnfrl_curves.read_text()):
-            if curve["dataset"] in args.datasets and args.updates in curve["steps"]:
-                cut = curve["steps"].index(args.updates) + 1
-                curve = {**curve, "steps": curve["steps"][:cut], "scores": curve["scores"][:cut]}
-                results.setdefault((curve["dataset"], f"cnfrl {curve['row']}"), []).append(curve)
-        rows += sorted({row for (_, row) in results if row.startswith("cnfrl ")})
-    table = summary_rows(results, args.datasets, rows)
-    for line in table[:-1]:
-        line.append(f"{np.mean(speeds[line[0]]):.0f}" if line[0] in speeds else "-")
-    table[-1].append("")
-    peer = next(iter(results.values()))[0]
-    command = (
-        f"python benchmarks/peers.py --peer-python PYTHON --datasets {' '.join(args.datasets)} --algos {' '.join(args.algos)} "
-        f"--seeds {' '.join(map(str, args.seeds))} --updates {args.updates} --eval-every {args.eval_every} "
-        f"--plas-warmup {args.plas_warmup} --episodes {args.episodes}"
-        + (f" --with {args.cnfrl_curves}" if args.cnfrl_curves else "")
-    )
-    header = ["row"] + [x for d in args.datasets for x in (f"{d} last {LAST}", "spread")] + ["peer updates/s"]
-    notes = (
-        f"Peers: d3rlpy {peer.get('d3rlpy', '?')}, PyTorch {peer.get('torch', '?')} ({peer.get('threads', '?')} threads), "
-        f"trained by d3rlpy and evaluated by cnfrl ({args.episodes} episodes every {args.eval_every} updates). 'last {LAST}': "
-        f"the mean of the last {LAST} evaluations of a run, then mean +- std over seeds; 'spread': max - min of those "
-        f"{LAST}, averaged over seeds. cnfrl's rows are the stability benchmark's runs, their "
-        f"evaluations up to update {args.updates} (the same schedule, so the same as runs of that length); cnfrl's update "
-        "rates are in benchmarks/results/algo_speed_cpu.md."
-    )
-    write_table("Peers: d3rlpy beside cnfrl on the same datasets", command, header, table, args.out, notes)
+                    write_run(run_dir, algo, dataset, seed, data, peer, args.episodes)
+                    print(f"d3rlpy {algo} on {dataset}, seed {seed}: {peer['rate']:.0f} updates/s", flush=True)
+    runs = sorted((args.out / "runs").glob("*/eval.json"))
+    report = write_grid_report([run.parent for run in runs] + list(args.with_runs), args.out, budgets=[args.updates])
+    print(f"report: {report}")
 
 
 if __name__ == "__main__":
