@@ -371,7 +371,23 @@ def report(
     with bootstrap intervals, learning curves, action-model diagnostics, and with --at the same at shorter budgets."""
     from cnfrl.experiments.report import write_grid_report
 
-    _print_grid_report(write_grid_report(run_dirs or [], out, scores or [], _budgets(at or [])))
+    provenance = _provenance()
+    _print_grid_report(write_grid_report(run_dirs or [], out, scores or [], _budgets(at or []), provenance))
+
+
+def _provenance() -> dict[str, str]:
+    """When, from which commit and by which command a report was made (the head of its scores.csv)."""
+    import datetime
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "not in a git checkout"
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return {"date": date, "commit": commit, "command": " ".join(["cnfrl", *sys.argv[1:]])}
 
 
 def _budgets(values: list[str]) -> list[int]:

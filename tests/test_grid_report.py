@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnfrl.errors import CnfrlError
-from cnfrl.experiments.report import interval_estimates, write_grid_report
+from cnfrl.experiments.report import interval_estimates, read_provenance, write_grid_report
 
 CNF = {"hopper-medium": [10.0, 20.0, 30.0, 40.0], "walker2d-medium": [50.0, 60.0, 70.0, 80.0]}
 BC = {"hopper-medium": [25.0] * 4, "walker2d-medium": [45.0] * 4}
@@ -45,6 +45,12 @@ def fake_run(root: Path, algo: str, dataset: str, seed: int, last: float, update
     return run_dir
 
 
+def score_rows(path: Path) -> list[dict]:
+    """A scores CSV's rows, past its `# key: value` head."""
+    with open(path) as handle:
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
+
+
 def exact_interval(matrix: np.ndarray, aggregate) -> tuple[float, float]:
     """The 95% percentile interval of `aggregate` over every stratified resample (seeds redrawn per dataset)."""
     seeds, datasets = matrix.shape
@@ -74,10 +80,10 @@ def test_report_matches_a_hand_computed_table(tmp_path):
     last4, final = text.split("## Mean of the last 4 evaluations")[1].split("## Last evaluation")
     caption = "Hardware: CPU (2 cores, x86_64); preset cpu-quick; 5,000 updates; seeds 0, 1, 2, 3; 10 episodes per evaluation."
     assert caption in last4 and caption in final
-    assert "| dataset | cnf | bc |" in last4
-    assert "| hopper-medium | 25.0 +- 12.9 (4) | 25.0 +- 0.0 (4) |" in last4
-    assert "| walker2d-medium | 65.0 +- 12.9 (4) | 45.0 +- 0.0 (4) |" in last4
-    assert "| hopper-medium | 26.0 +- 12.9 (4) | 26.0 +- 0.0 (4) |" in final
+    assert "| dataset | cnf | bc | data |" in last4
+    assert "| hopper-medium | 25.0 +- 12.9 (4) | 25.0 +- 0.0 (4) | 50.0 |" in last4
+    assert "| walker2d-medium | 65.0 +- 12.9 (4) | 45.0 +- 0.0 (4) | 50.0 |" in last4
+    assert "| hopper-medium | 26.0 +- 12.9 (4) | 26.0 +- 0.0 (4) | 50.0 |" in final
     assert "Warnings" not in text
 
     cnf = np.array([CNF["hopper-medium"], CNF["walker2d-medium"]]).T
@@ -96,7 +102,7 @@ def test_report_matches_a_hand_computed_table(tmp_path):
     assert "| hopper-medium | cnf | flow | 2 +- 0 | -3.500 +- 1.291 | 0.200 +- 0.000 | 41.5 +- 1.3 |" in text
     assert "![hopper-medium](curves-hopper-medium.png)" in text
     assert (tmp_path / "out" / "curves-walker2d-medium.png").stat().st_size > 0
-    rows = list(csv.DictReader(open(tmp_path / "out" / "scores.csv")))
+    rows = score_rows(tmp_path / "out" / "scores.csv")
     assert len(rows) == 16 and rows[0]["dataset"] == "hopper-medium" and rows[0]["algo"] == "bc"
     assert float(rows[0]["mean_last_4"]) == 25.0 and float(rows[0]["final"]) == 26.0
 
@@ -114,7 +120,7 @@ def test_scores_at_budgets_are_read_off_the_same_runs(tmp_path):
     assert "| hopper-medium | 40.0 +- 10.0 (3) | 40.0 +- 10.0 (3) |" in text.split("### 5,000 updates")[1]
     assert "| hopper-medium | - | - |" in text.split("### 10,000 updates")[1]
     assert "IQM over 2 datasets x seeds" in at_3000 and (tmp_path / "out" / "budgets.png").stat().st_size > 0
-    rows = list(csv.DictReader(open(tmp_path / "out" / "scores_by_budget.csv")))
+    rows = score_rows(tmp_path / "out" / "scores_by_budget.csv")
     assert len(rows) == 2 * 2 * 3 * 2 and {row["budget"] for row in rows} == {"3000", "5000"}
     spread = text.split("## Spread of the last 4 evaluations")[1].split("##")[0]
     assert "| hopper-medium | 3.0 +- 0.0 (3) | 3.0 +- 0.0 (3) |" in spread
@@ -133,7 +139,9 @@ def test_cells_mixing_lengths_or_repeating_seeds_are_flagged(tmp_path):
 
 def test_a_run_without_eval_json_is_named(tmp_path):
     (tmp_path / "unfinished").mkdir()
-    with pytest.raises(CnfrlError, match="unfinished: no eval.json and no checkpoint, so nothing trained there; train it with `cnfrl run"):
+    with pytest.raises(
+        CnfrlError, match="unfinished: no eval.json and no checkpoint, so nothing trained there; train it with `cnfrl run"
+    ):
         write_grid_report([tmp_path / "unfinished"], tmp_path / "out")
 
 
@@ -154,14 +162,17 @@ def test_runs_of_an_earlier_scores_csv_join_the_tables_and_aggregates(tmp_path):
     write_grid_report(first, tmp_path / "earlier")
     later = [fake_run(tmp_path, "cnf", "walker2d-medium", seed, CNF["walker2d-medium"][seed]) for seed in range(4)]
     (tmp_path / "out").mkdir()
-    text = write_grid_report(later, tmp_path / "out", [tmp_path / "earlier" / "scores.csv"]).read_text()
+    text = write_grid_report(
+        later, tmp_path / "out", [tmp_path / "earlier" / "scores.csv"], provenance={"date": "today"}
+    ).read_text()
+    assert read_provenance(tmp_path / "out" / "scores.csv") == {"date": "today", "machines": "CPU (2 cores, x86_64)"}
     caption = "Hardware: CPU (2 cores, x86_64); preset cpu-quick; 5,000 updates; seeds 0, 1, 2, 3; 10 episodes per evaluation."
     assert caption in text
     assert "| hopper-medium | 25.0 +- 12.9 (4) |" in text and "| walker2d-medium | 65.0 +- 12.9 (4) |" in text
     assert text.count("| cnf | 8 | 45.0 [") == 1
     assert "![walker2d-medium]" in text and "![hopper-medium]" not in text
     assert not (tmp_path / "out" / "curves-hopper-medium.png").exists()
-    rows = list(csv.DictReader(open(tmp_path / "out" / "scores.csv")))
+    rows = score_rows(tmp_path / "out" / "scores.csv")
     assert len(rows) == 8 and rows[0]["dataset"] == "hopper-medium" and float(rows[0]["mean_last_4"]) == CNF["hopper-medium"][0]
     assert rows[0]["metric"] == "score_mean" and rows[0]["eval_episodes"] == "10"
 

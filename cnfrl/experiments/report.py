@@ -150,7 +150,7 @@ def load_scores(path: Path) -> list[RunResult]:
     normalised score unless a `metric` column says otherwise); a one-line error names a file that is not one."""
     try:
         with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
         return [_recorded_run(row) for row in rows]
     except OSError as error:
         raise CnfrlError(f"{path}: cannot read it ({error.strerror}); pass the scores.csv of an earlier report") from error
@@ -158,6 +158,19 @@ def load_scores(path: Path) -> list[RunResult]:
         raise CnfrlError(
             f"{path}: not a report's scores.csv ({type(error).__name__}: {error}); pass one `cnfrl report` wrote"
         ) from error
+
+
+def read_provenance(path: Path) -> dict[str, str]:
+    """The `# key: value` lines at the head of a scores.csv: when, from which commit, on which machines and by
+    which command its scores were made."""
+    provenance = {}
+    with open(path) as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            key, _, value = line[1:].strip().partition(": ")
+            provenance[key] = value
+    return provenance
 
 
 def _recorded_run(row: dict[str, str]) -> RunResult:
@@ -179,9 +192,16 @@ def _recorded_run(row: dict[str, str]) -> RunResult:
     return RunResult(Path(row["run_dir"]), summary, {}, [], float(row[f"mean_last_{LAST_EVALUATIONS}"]))
 
 
-def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[Path] = (), budgets: Sequence[int] = ()) -> Path:
+def write_grid_report(
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    scores: Sequence[Path] = (),
+    budgets: Sequence[int] = (),
+    provenance: dict[str, str] | None = None,
+) -> Path:
     """Write report.md, scores.csv and one learning-curve plot per dataset for the runs (and the rows of earlier
-    reports' `scores` files); returns report.md's path."""
+    reports' `scores` files); returns report.md's path. `provenance` (date, commit, command, ...) heads
+    scores.csv as `# key: value` lines; the machines the runs ran on are added to it."""
     if not run_dirs and not scores:
         raise CnfrlError("no run directories given; e.g. cnfrl report runs/*-cnf-* runs/*-bc-* --out report")
     runs = [run for path in scores for run in load_scores(path)] + [load_run(path) for path in run_dirs]
@@ -209,17 +229,18 @@ def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[
         "",
         f"_{caption}_",
         "",
-        *_score_table(cells, datasets, algos, lambda run: run.last_mean),
+        *_score_table(cells, datasets, algos, lambda run: run.last_mean, with_data=True),
         "",
         "## Last evaluation (eval.json)",
         "",
         f"_{caption}_",
         "",
-        *_score_table(cells, datasets, algos, lambda run: run.final),
+        *_score_table(cells, datasets, algos, lambda run: run.final, with_data=True),
         "",
         *_aggregate_section(cells, datasets, algos, caption),
         *_spread_section(cells, datasets, algos, caption),
         *(_budget_section(cells, datasets, algos, budgets, unit, out_dir) if budgets else []),
+        *_model_section(cells, caption),
         "## Learning curves",
         "",
     ]
@@ -228,8 +249,8 @@ def write_grid_report(run_dirs: Sequence[Path], out_dir: Path, scores: Sequence[
         if any(drawn.values()):
             name = _curve_plot(dataset, {algo: members for algo, members in drawn.items() if members}, unit, out_dir)
             lines += [f"![{dataset}]({name})", ""]
-    lines += _model_section(cells, caption)
-    _write_csv(runs, out_dir / "scores.csv")
+    machines = ", ".join(sorted({str(run.summary.get("hardware", "not recorded")) for run in runs}))
+    _write_csv(runs, out_dir / "scores.csv", {**(provenance or {}), "machines": machines})
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -286,15 +307,33 @@ def _score_table(
     datasets: list[str],
     algos: list[str],
     value: Callable[[RunResult], float | None],
+    with_data: bool = False,
 ) -> list[str]:
-    lines = ["| dataset | " + " | ".join(algos) + " |", "|---|" + "---:|" * len(algos)]
+    """One row per dataset, one column per algorithm; with `with_data`, a last column with the dataset's own
+    level (its mean episode)."""
+    extra = ["data"] if with_data else []
+    lines = ["| dataset | " + " | ".join([*algos, *extra]) + " |", "|---|" + "---:|" * (len(algos) + len(extra))]
     for dataset in datasets:
         row = []
         for algo in algos:
             members = cells.get((dataset, algo), [])
             row.append(mean_std([score for score in map(value, members) if score is not None]))
+        if with_data:
+            row.append(_data_level(cells, dataset))
         lines.append(f"| {dataset} | " + " | ".join(row) + " |")
     return lines
+
+
+def _data_level(cells: dict[tuple[str, str], list[RunResult]], dataset: str) -> str:
+    """The dataset's mean episode on the report's scale, as its runs recorded it."""
+    levels = [
+        run.summary.get(f"dataset_{summary_metric(run.summary)}")
+        for (name, _), members in cells.items()
+        if name == dataset
+        for run in members
+    ]
+    known = [level for level in levels if level is not None]
+    return f"{known[0]:.1f}" if known else "-"
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -421,10 +460,11 @@ def _spread(values: list[float], fmt: str) -> str:
     return f"{np.mean(values):{fmt}} +- {np.std(values, ddof=1):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
 
 
-def _write_csv(runs: list[RunResult], path: Path) -> None:
+def _write_csv(runs: list[RunResult], path: Path, provenance: dict[str, str]) -> None:
     columns = ["dataset", "algo", "seed", "preset", "updates", "hardware", "final", f"mean_last_{LAST_EVALUATIONS}"]
     columns += ["bc_model", "dataset_mean", "run_dir", "metric", "eval_episodes"]
     with open(path, "w", newline="") as handle:
+        handle.writelines(f"# {key}: {value}\n" for key, value in provenance.items())
         writer = csv.writer(handle)
         writer.writerow(columns)
         for run in sorted(runs, key=lambda run: (run.dataset, run.algo, run.summary["seed"])):
