@@ -183,7 +183,7 @@ def test_pretrain_train_evaluate_run_chain(tmp_path, minari_path, monkeypatch):
     no_algo = cnfrl("train", "hopper-random", "--algo", "sac")
     assert (
         no_algo.returncode == 1
-        and "sac: unknown algorithm; choose one of cnf, cnf-steady, cnf-td3bc, plas, lapo, bc" in no_algo.stderr
+        and "sac: unknown algorithm; choose one of cnf, cnf-steady, cnf-td3bc, plas, lapo, td3bc, iql, bc" in no_algo.stderr
     )
     no_model = cnfrl("pretrain", "hopper-random", "--algo", "bc")
     assert no_model.returncode == 1 and "bc pre-trains no action model" in no_model.stderr
