@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-baselines bench-stability bench-sb3 bench-peers clean
+.PHONY: run test lint docs docs-build results bench bench-baselines bench-stability bench-sb3 bench-peers clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: CNF (cnf-td3bc) and plain BC on the embedded demo dataset, then both side by side with BC through
+# the flow and the dataset's own level.
+DEMO_RUNS := runs/hopper-medium-demo-cnf-td3bc-cpu-quick-s0 runs/hopper-medium-demo-bc-cpu-quick-s0
 run: $(STAMP)
 	$(BIN)/cnfrl run --algo cnf-td3bc --overwrite
+	$(BIN)/cnfrl run --algo bc --overwrite
+	$(BIN)/cnfrl report $(DEMO_RUNS) --out runs/demo-report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -24,6 +29,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check cnfrl tests benchmarks
 	$(BIN)/ruff check cnfrl tests benchmarks
 	$(BIN)/mypy
+
+# The documentation site (MkDocs): `make docs` serves it on http://127.0.0.1:8000, `make docs-build` builds it
+# strictly (a broken link or page fails), as CI does.
+docs: $(STAMP)
+	$(BIN)/mkdocs serve
+
+docs-build: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir build/site
+
+# The README's results table and docs/results/ from the committed raw results (tests/test_results.py checks them).
+results: $(STAMP)
+	$(BIN)/python benchmarks/results_pages.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_info.py --out benchmarks/results/data_info.md

@@ -2,8 +2,7 @@
 roof of the CNF update (benchmarks/plain_update.py), and flow pre-training samples per second, per preset.
 
 Hopper-sized synthetic data (obs 11, action 3, 200k transitions) on the device; each measurement compiles first
-and times a further jitted scan of updates (or epochs). The authors' PyTorch code was measured beside cnfrl on
-2026-11-27 (not by this script): 12-14 updates/s at `paper` on the 2-core CPU, 20.8/s on one H200.
+and times a further jitted scan of updates (or epochs). Only what this script measures goes in its table.
 Usage: python benchmarks/cnf_speed.py [--updates 200] [--seeds 5] [--algos cnf plas lapo bc] [--out FILE]
 """
 
@@ -131,8 +130,6 @@ def main() -> None:
         ],
         rows,
         args.out,
-        notes="The authors' PyTorch code, measured beside cnfrl on 2026-11-27 (not by this script): 12-14 updates/s "
-        "at `paper` on the 2-core CPU, 20.8/s on one H200.",
     )
 
 

@@ -271,7 +271,7 @@ def _check_resumable(saved: RunConfig, config: RunConfig, run_dir: Path) -> None
     if changed:
         raise CnfrlError(
             f"{run_dir}: the run was trained with other settings ({', '.join(changed)} differ from its config.json); "
-            f"resume with the saved config (cnfrl.pipeline.resumed_config) or use a new run directory"
+            f"resume with the saved config (cnfrl.experiments.pipeline.resumed_config) or use a new run directory"
         )
 
 
