@@ -241,9 +241,9 @@ def write_grid_report(
         *_spread_section(cells, datasets, algos, caption),
         *(_budget_section(cells, datasets, algos, budgets, unit, out_dir) if budgets else []),
         *_model_section(cells, caption),
-        "## Learning curves",
-        "",
     ]
+    if any(run.curve for run in runs):
+        lines += ["## Learning curves", ""]
     for dataset in datasets:
         drawn = {algo: [run for run in cells.get((dataset, algo), []) if run.curve] for algo in algos}
         if any(drawn.values()):
