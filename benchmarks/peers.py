@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +182,15 @@ def main() -> None:
                     write_run(run_dir, algo, dataset, seed, data, peer, args.episodes)
                     print(f"d3rlpy {algo} on {dataset}, seed {seed}: {peer['rate']:.0f} updates/s", flush=True)
     runs = sorted((args.out / "runs").glob("*/eval.json"))
-    report = write_grid_report([run.parent for run in runs] + list(args.with_runs), args.out, budgets=[args.updates])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    provenance = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit or "not in a git checkout",
+        "command": "python benchmarks/peers.py " + " ".join(sys.argv[1:]),
+    }
+    report = write_grid_report(
+        [run.parent for run in runs] + list(args.with_runs), args.out, budgets=[args.updates], provenance=provenance
+    )
     print(f"report: {report}")
 
 
