@@ -68,7 +68,7 @@ def test_a_grid_trains_then_reuses_finished_runs_and_extends_them(local_grid, tm
     assert [run.name.split("-")[:4] for run in runs] == [["hopper", "random", algo, "cpu"] for algo in ("bc",) * 2 + ("cnf",) * 2]
     assert sorted(json.loads((run / "eval.json").read_text())["seed"] for run in runs) == [0, 0, 1, 1]
     text = report.read_text()
-    assert "| dataset | cnf | bc |" in text and text.count("(2)") == 4
+    assert "| dataset | cnf | bc | data |" in text and text.count("(2)") == 6  # last 4, last evaluation, spread
     assert "seeds 0, 1" in text and "400 updates" in text
     shutil.copytree(grid.out, tmp_path / "bench")
     grid = dataclasses.replace(grid, out=tmp_path / "bench")
