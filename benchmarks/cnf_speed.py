@@ -9,7 +9,6 @@ Usage: python benchmarks/cnf_speed.py [--updates 200] [--seeds 5] [--algos cnf p
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tables import write_table
 from cnfrl.data.transitions import Transitions
 from cnfrl.experiments.pipeline import RunData, make_agent
 from cnfrl.experiments.registry import algorithm
-from cnfrl.experiments.registry import preset as named_preset
+from cnfrl.experiments.runs import build_config
 from cnfrl.models.pretrain import PretrainConfig, PretrainResult, pretrain_flow, untrained_model
 from cnfrl.training.loop import device_batches, run_updates, run_updates_seeds, stack_agents
 from cnfrl.utils.hardware import describe_hardware
@@ -39,10 +38,10 @@ def synthetic(n: int = 200_000) -> Transitions:
 
 def updates_per_second(preset: str, algo: str, data: Transitions, updates: int, seeds: int = 1) -> float:
     """cnfrl's updates per second per seed: one agent, or `seeds` agents vmapped in one program."""
-    config = named_preset(preset, algo)
+    config = build_config(algo, preset)
     kind = algorithm(algo).action_model
     model = None if kind is None else PretrainResult(untrained_model(data, kind, config.model), 0, [])
-    agents = [make_agent(dataclasses.replace(config, seed=s), RunData(data, "synthetic", "", None), model) for s in range(seeds)]
+    agents = [make_agent(build_config(algo, preset, seed=s), RunData(data, "synthetic", "", None), model) for s in range(seeds)]
     batches = device_batches(data)
     batch_size = config.loop.batch_size
     if seeds == 1:
@@ -60,7 +59,7 @@ def updates_per_second(preset: str, algo: str, data: Transitions, updates: int, 
 
 def plain_roof(preset: str, updates: int, seeds: int = 1) -> float:
     """The plain-JAX CNF update at the preset's sizes on hopper's dimensions (per seed)."""
-    config = named_preset(preset, "cnf")
+    config = build_config("cnf", preset)
     return plain_updates_per_second(
         11,
         3,
@@ -75,7 +74,7 @@ def plain_roof(preset: str, updates: int, seeds: int = 1) -> float:
 
 
 def pretrain_samples_per_second(preset: str, data: Transitions) -> float:
-    config = named_preset(preset)
+    config = build_config("cnf", preset)
     result = pretrain_flow(data, config.model, PretrainConfig(epochs=2, sample_states=64), show_progress=False)
     return result.metrics[-1]["samples_per_second"]
 
