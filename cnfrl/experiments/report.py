@@ -374,7 +374,7 @@ def _aggregate_section(
     cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str], caption: str
 ) -> list[str]:
     matrices = score_matrices(cells, datasets, algos)
-    if not matrices:
+    if not matrices or len(datasets) < 2:  # over one dataset the table above says it all
         return []
     heading = f"## Aggregates over {len(datasets)} dataset{'s' if len(datasets) > 1 else ''}"
     try:
