@@ -407,7 +407,6 @@ def _print_grid_report(path: Path) -> None:
 
 
 app.command("report")(report)
-app.command("compare", hidden=True, help="Old name of `cnfrl report`.")(report)
 
 
 @app.command("bench")

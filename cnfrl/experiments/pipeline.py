@@ -30,7 +30,7 @@ from cnfrl.envs.reference_scores import ReferenceScores, d4rl_family, dataset_sc
 from cnfrl.errors import CnfrlError
 from cnfrl.experiments.config import RunConfig, save_config, to_dict, validate, with_overrides
 from cnfrl.experiments.registry import algorithm, load_config
-from cnfrl.experiments.run_report import write_report
+from cnfrl.experiments.run_report import write_run_report
 from cnfrl.experiments.runs import RESUMABLE_SETTINGS
 from cnfrl.export.policy_files import load_exported
 from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
@@ -386,5 +386,5 @@ def _evaluate(run_dir: Path, episodes: int | None, data: RunData, model: Pretrai
     summary["dataset_return_mean"] = dataset_return
     summary["dataset_score_mean"] = dataset_score(data.references, data.name, data.transitions.metadata, dataset_return)
     write_atomically(run_dir / "eval.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
-    write_report(run_dir, summary, history)
+    write_run_report(run_dir, summary, history)
     return summary

@@ -52,7 +52,7 @@ def result_rows(summary: dict[str, Any]) -> list[tuple[str, float, float | None]
     return rows
 
 
-def write_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) -> Path:
+def write_run_report(run_dir: Path, summary: dict[str, Any], history: list[dict]) -> Path:
     """report.md: what ran, the final evaluation next to BC through the action model and the dataset, the curve."""
     metric = summary_metric(summary)
     unit = metric_unit(metric)
