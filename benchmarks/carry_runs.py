@@ -12,22 +12,14 @@ Usage: python benchmarks/carry_runs.py save bench/budget-cpu/runs benchmarks/res
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
+from cnfrl.experiments.groups import finished
 from cnfrl.experiments.registry import load_config
 from cnfrl.training.checkpoints import CHECKPOINT
 
 KEPT = ("config.json", "metrics.jsonl", "eval.json")
-
-
-def finished(run_dir: Path) -> bool:
-    """Whether the run's eval.json was written after all of its config's updates."""
-    eval_path = run_dir / "eval.json"
-    if not eval_path.is_file():
-        return False
-    return json.loads(eval_path.read_text()).get("updates") == load_config(run_dir / "config.json").loop.updates
 
 
 def save(source: Path, target: Path) -> list[str]:
@@ -41,7 +33,7 @@ def save(source: Path, target: Path) -> list[str]:
         for name in KEPT:
             if (run_dir / name).is_file():
                 shutil.copy2(run_dir / name, out / name)
-        done = finished(run_dir)
+        done = finished(load_config(run_dir / "config.json"), run_dir)
         if not done and (run_dir / CHECKPOINT).is_file():
             (out / CHECKPOINT).parent.mkdir()
             shutil.copy2(run_dir / CHECKPOINT, out / CHECKPOINT)

@@ -56,27 +56,33 @@ class RunResult:
         """The final evaluation (eval.json)."""
         return float(self.summary["final"][summary_metric(self.summary)])
 
+    def last_evaluations(self, budget: int | None = None) -> list[float]:
+        """The last LAST_EVALUATIONS evaluations of the curve (fewer if the run made fewer), within `budget`
+        updates when one is given."""
+        steps = sorted(step for step in self.curve if budget is None or step <= budget)[-LAST_EVALUATIONS:]
+        return [self.curve[step] for step in steps]
+
     @property
     def last_mean(self) -> float:
         """Mean of the last LAST_EVALUATIONS evaluations of training (fewer if the run made fewer)."""
         if self.recorded_last_mean is not None:
             return self.recorded_last_mean
-        steps = sorted(self.curve)[-LAST_EVALUATIONS:]
-        return float(np.mean([self.curve[step] for step in steps])) if steps else self.final
+        last = self.last_evaluations()
+        return float(np.mean(last)) if last else self.final
 
     def last_mean_at(self, budget: int) -> float | None:
         """Mean of the last LAST_EVALUATIONS evaluations made within `budget` updates: the score this run would
         have reported had it stopped there. None when it did not train that far (or has no curve)."""
         if not self.curve or max(self.curve) < budget:
             return None
-        steps = sorted(step for step in self.curve if step <= budget)[-LAST_EVALUATIONS:]
-        return float(np.mean([self.curve[step] for step in steps])) if steps else None
+        last = self.last_evaluations(budget)
+        return float(np.mean(last)) if last else None
 
     @property
     def spread(self) -> float | None:
         """Max - min of the last LAST_EVALUATIONS evaluations: how much the policy still moves at the end."""
-        steps = sorted(self.curve)[-LAST_EVALUATIONS:]
-        return float(np.ptp([self.curve[step] for step in steps])) if steps else None
+        last = self.last_evaluations()
+        return float(np.ptp(last)) if last else None
 
 
 def load_run(run_dir: Path) -> RunResult:

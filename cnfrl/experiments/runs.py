@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cnfrl.data.builtin import DEMO_NAME
 from cnfrl.errors import CnfrlError
-from cnfrl.experiments.config import RunConfig, applicable, with_overrides
+from cnfrl.experiments.config import RunConfig, with_overrides
 from cnfrl.experiments.registry import preset
 
 RESUMABLE_SETTINGS = ("loop.updates", "loop.eval_every", "eval_episodes")
@@ -25,14 +25,11 @@ def build_config(
     overrides: Sequence[str] = (),
     seed: int | None = None,
     env: str | None = None,
-    only_applicable: bool = False,
 ) -> RunConfig:
     """The whole config of one run: the algorithm's preset, then the `--set` assignments, then the dataset, the
-    environment and the seed. With `only_applicable` (a grid's shared list), assignments this algorithm has no
-    setting for are left out instead of refused."""
-    config = preset(preset_name, algo)
-    chosen = applicable(config, list(overrides)) if only_applicable else list(overrides)
-    config = with_overrides(config, chosen)
+    environment and the seed. (A grid first keeps, of its shared `--set` list, what each algorithm has a
+    setting for: cnfrl.experiments.config.applicable.)"""
+    config = with_overrides(preset(preset_name, algo), list(overrides))
     config = dataclasses.replace(config, dataset=dataset if dataset is not None else config.dataset, env=env or config.env)
     return dataclasses.replace(config, seed=seed) if seed is not None else config
 

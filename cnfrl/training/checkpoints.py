@@ -56,8 +56,8 @@ def _way_on(path: Path) -> str:
     if path.name == PREVIOUS or not previous.is_file():
         return "start the run again: the same command with --overwrite instead of --resume"
     try:
-        updates = int(serialization.msgpack_restore(previous.read_bytes())["updates"])
-    except Exception:  # the fallback is damaged too: nothing to resume from
+        updates = checkpoint_updates(previous)
+    except CnfrlError:  # the fallback is damaged too: nothing to resume from
         return "start the run again with --overwrite (the previous checkpoint is damaged too)"
     return (
         f"the previous checkpoint (update {updates}) is intact: mv {previous} {path} and run again with --resume, "
