@@ -1,10 +1,11 @@
 """Carry a long grid's run directories between sessions whose checkouts start empty (issue 38's budget grid).
 
 `save` copies what a run needs to resume or be reported into a tracked folder: config.json, metrics.jsonl,
-eval.json and, for a run that has not finished, its last checkpoint (a finished run's checkpoint is left out: its
-eval.json and metrics say everything a report needs, and `cnfrl bench` counts it finished without one). TensorBoard
-events, the action model's copy (re-made from the cache or by pre-training again), plots, the previous checkpoint
-and the owner lock stay behind. `restore` copies them back under the grid's `out` so `cnfrl bench` resumes.
+eval.json and, for a run that has not finished, its last checkpoint and its action model's copy (model/: the
+resumed run loads it instead of pre-training again). A finished run's checkpoint and model are left out: its
+eval.json and metrics say everything a report needs, and `cnfrl bench` counts it finished without one.
+TensorBoard events, plots, the previous checkpoint and the owner lock stay behind. `restore` copies them back
+under the grid's `out` so `cnfrl bench` resumes.
 Usage: python benchmarks/carry_runs.py save bench/budget-cpu/runs benchmarks/results/budget_cpu/runs
        python benchmarks/carry_runs.py restore benchmarks/results/budget_cpu/runs bench/budget-cpu/runs
 """
@@ -37,6 +38,8 @@ def save(source: Path, target: Path) -> list[str]:
         if not done and (run_dir / CHECKPOINT).is_file():
             (out / CHECKPOINT).parent.mkdir()
             shutil.copy2(run_dir / CHECKPOINT, out / CHECKPOINT)
+            if (run_dir / "model").is_dir():
+                shutil.copytree(run_dir / "model", out / "model")
         state = "finished" if done else ("checkpoint kept" if (out / CHECKPOINT).is_file() else "nothing trained yet")
         lines.append(f"{run_dir.name}: {state}")
     return lines

@@ -24,7 +24,7 @@ from cnfrl.models.pretrain import (
     pretrain_action_model,
     untrained_model,
 )
-from cnfrl.training.checkpoints import CHECKPOINT, load_checkpoint, save_checkpoint
+from cnfrl.training.checkpoints import CHECKPOINT, checkpoint_updates, load_checkpoint, save_checkpoint
 from cnfrl.training.loop import LoopConfig, SeedRun, device_batches, fit, fit_seeds, run_updates
 
 OBS = ACT = 2
@@ -160,6 +160,34 @@ def test_a_run_that_dies_around_a_checkpoint_write_resumes_with_every_metrics_li
     monkeypatch.setattr(train_module, "save_checkpoint", save)
     fit(make(), transitions, loop, tmp_path / "killed", no_eval, seed=3, resume=True, show_progress=False)
     assert metric_lines(tmp_path / "killed") == metric_lines(tmp_path / "straight")
+
+
+def test_a_run_stopped_between_evaluations_resumes_from_its_timed_checkpoint(tmp_path, monkeypatch):
+    """With CHECKPOINT_SECONDS elapsed a run checkpoints between evaluations too: stopped at update 30 of an
+    evaluation period of 20, it resumes there (not from 20) and ends as the uninterrupted run, metrics and all."""
+    transitions = bandit(512)
+    config = small_config("bc")
+    make = lambda: make_agent(config, run_data(transitions), None)
+    no_eval = lambda agent: {"score_mean": 0.0}
+    loop = LoopConfig(updates=40, batch_size=64, chunk=10, eval_every=20)
+    straight, _ = fit(make(), transitions, loop, tmp_path / "straight", no_eval, seed=3, show_progress=False)
+    monkeypatch.setattr(train_module, "CHECKPOINT_SECONDS", 0.0)
+    save = train_module.save_checkpoint
+
+    def stopped(path, agent, updates, history):
+        save(path, agent, updates, history)
+        if updates == 30:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        fit(make(), transitions, loop, tmp_path / "stopped", no_eval, seed=3, show_progress=False)
+    assert checkpoint_updates(tmp_path / "stopped" / CHECKPOINT) == 30
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    resumed, history = fit(make(), transitions, loop, tmp_path / "stopped", no_eval, seed=3, resume=True, show_progress=False)
+    assert [record["step"] for record in history] == [20, 40]
+    assert metric_lines(tmp_path / "stopped") == metric_lines(tmp_path / "straight")
+    leaves_equal(straight, resumed)
 
 
 def metric_lines(run_dir) -> list[dict]:

@@ -140,6 +140,10 @@ def worker_pids(title: str) -> list[int]:
 
 
 def test_no_cluster_at_the_address_is_a_one_line_error(tmp_path, monkeypatch):
+    from ray._private.services import find_gcs_addresses
+
+    if find_gcs_addresses():
+        pytest.skip("a Ray cluster runs on this machine (a long grid?): address 'auto' would find it")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     with pytest.raises(CnfrlError, match=r"could not start or reach the Ray cluster at auto \(Could not find any running Ray"):
         train_on_ray([], RayCluster(address="auto"), "", show_progress=False)

@@ -151,16 +151,9 @@ def test_concurrent_callers_pre_train_a_cached_model_once(tmp_path, monkeypatch)
     the other waits and loads it (Ray workers training cnf and cnf-steady on one dataset share a flow)."""
     import threading
 
-    from cnfrl.data.transitions import Transitions
     from cnfrl.models import pretrain
 
-    rng = np.random.default_rng(0)
-    n = 512
-    observations = rng.standard_normal((n, 3)).astype(np.float32)
-    actions = rng.uniform(-0.9, 0.9, (n, 2)).astype(np.float32)
-    ends = np.zeros(n, bool)
-    ends[-1] = True
-    toy = Transitions(observations, actions, np.zeros(n), observations, np.zeros(n), ends, ends)
+    toy = toy_transitions()
     calls = []
     train = pretrain.pretrain_action_model
     monkeypatch.setattr(pretrain, "pretrain_action_model", lambda *a, **k: calls.append(1) or train(*a, **k))
@@ -177,6 +170,46 @@ def test_concurrent_callers_pre_train_a_cached_model_once(tmp_path, monkeypatch)
     assert len(calls) == 1 and len(results) == 2
     for a, b in zip(jax.tree.leaves(results[0].model.params), jax.tree.leaves(results[1].model.params), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def toy_transitions(n: int = 512):
+    """A small dataset of 3-d states and 2-d actions for pre-training tests."""
+    from cnfrl.data.transitions import Transitions
+
+    rng = np.random.default_rng(0)
+    observations = rng.standard_normal((n, 3)).astype(np.float32)
+    actions = rng.uniform(-0.9, 0.9, (n, 2)).astype(np.float32)
+    ends = np.zeros(n, bool)
+    ends[-1] = True
+    return Transitions(observations, actions, np.zeros(n), observations, np.zeros(n), ends, ends)
+
+
+def test_a_run_directorys_copy_of_its_model_refills_an_empty_cache_and_only_for_its_own_key(tmp_path, monkeypatch):
+    """A resumed run on a machine with an empty cache (its run directory carried from another) loads its own
+    model/ instead of pre-training again; a copy made for other settings is not taken for it."""
+    import shutil
+
+    from cnfrl.models import pretrain
+
+    toy = toy_transitions()
+    settings = pretrain.PretrainConfig(epochs=1, batch_size=128, learning_rate=1e-3, grad_clip=1.0, sample_states=16)
+    config = FlowConfig(blocks=2, hidden=8)
+    first = pretrain.pretrained_model(toy, "flow", config, settings, "toy", tmp_path / "cache", show_progress=False)
+    shutil.copytree(first.cache_dir, tmp_path / "run" / "model")
+    calls = []
+    train = pretrain.pretrain_action_model
+    monkeypatch.setattr(pretrain, "pretrain_action_model", lambda *a, **k: calls.append(1) or train(*a, **k))
+    copies = [tmp_path / "missing", tmp_path / "run" / "model"]
+    again = pretrain.pretrained_model(
+        toy, "flow", config, settings, "toy", tmp_path / "empty", show_progress=False, copies=copies
+    )
+    assert calls == [] and again.cache_dir.parent == tmp_path / "empty"
+    for a, b in zip(jax.tree.leaves(first.model.params), jax.tree.leaves(again.model.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    other = pretrain.pretrained_model(
+        toy, "flow", config, settings, "toy", tmp_path / "other", seed=1, show_progress=False, copies=copies
+    )
+    assert calls == [1] and other.cache_dir.name != again.cache_dir.name
 
 
 @pytest.mark.parametrize("d", [1, 3])

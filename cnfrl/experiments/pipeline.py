@@ -80,7 +80,8 @@ def load_run_data(config: RunConfig, show_progress: bool = True) -> RunData:
 
 
 def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_progress: bool = True) -> PretrainResult | None:
-    """The algorithm's action model for this dataset (cached by fingerprint + config), copied into run_dir/model.
+    """The algorithm's action model for this dataset (cached by fingerprint + config), copied into run_dir/model;
+    a run directory's own copy refills an empty cache (a resumed run does not pre-train again).
 
     None for algorithms without a pre-trained model (BC, LAPO).
     """
@@ -89,8 +90,17 @@ def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_
         return None
     if config.model is None or config.pretrain is None:
         raise CnfrlError(f"{config.algo} pre-trains a {kind}: its config needs model and pretrain settings")
+    copies = [Path(run_dir) / "model"] if run_dir is not None else []
     result = pretrained_model(
-        data.transitions, kind, config.model, config.pretrain, data.name, cache_dir() / "models", config.seed, show_progress
+        data.transitions,
+        kind,
+        config.model,
+        config.pretrain,
+        data.name,
+        cache_dir() / "models",
+        config.seed,
+        show_progress,
+        copies,
     )
     if run_dir is not None and result.cache_dir is not None:
         shutil.copytree(result.cache_dir, Path(run_dir) / "model", dirs_exist_ok=True)

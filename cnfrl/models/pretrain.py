@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,8 +206,9 @@ def cache_key(fingerprint: str, kind: str, model_config: Any, config: PretrainCo
     return hashlib.blake2b(settings.encode(), digest_size=12).hexdigest()
 
 
-def save_model(result: PretrainResult, directory: Path) -> Path:
-    """Write the model (parameters, normalisation, kind and config) and its epoch metrics to a directory."""
+def save_model(result: PretrainResult, directory: Path, key: str | None = None) -> Path:
+    """Write the model (parameters, normalisation, kind and config) and its epoch metrics to a directory, with
+    the cache key it was trained for (so a copy of it, e.g. in a run directory, can stand in for the cache)."""
     directory = Path(directory)
     model = result.model
     save_params(
@@ -217,6 +219,7 @@ def save_model(result: PretrainResult, directory: Path) -> Path:
         "action_dim": model.action_dim,
         "config": dataclasses.asdict(model.config),
         "best_epoch": result.best_epoch,
+        "cache_key": key,
     }
     write_atomically(directory / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in result.metrics))
     write_atomically(directory / MODEL_FILE, json.dumps(meta, indent=1) + "\n")
@@ -237,6 +240,22 @@ def load_model(directory: Path) -> PretrainResult:
     return PretrainResult(model, meta["best_epoch"], metrics, directory)
 
 
+def _cached_for(directory: Path) -> str | None:
+    """The cache key a saved model was trained for; None where there is no model or it predates the key."""
+    try:
+        return json.loads((directory / MODEL_FILE).read_text()).get("cache_key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _copy_model(source: Path, directory: Path) -> None:
+    """Copy a saved model's files with MODEL_FILE last, so an interrupted copy never reads as a model."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir(), key=lambda p: p.name == MODEL_FILE):
+        if path.is_file():
+            shutil.copy2(path, directory / path.name)
+
+
 def pretrained_model(
     transitions: Transitions,
     kind: str,
@@ -246,12 +265,20 @@ def pretrained_model(
     cache_root: Path,
     seed: int = 0,
     show_progress: bool = True,
+    copies: Sequence[Path] = (),
 ) -> PretrainResult:
-    """The `kind` ("flow" or "vae") model for this dataset and configuration: from the cache, else trained now
-    (one process at a time per cache entry: another that wants the same model waits and then loads it)."""
+    """The `kind` ("flow" or "vae") model for this dataset and configuration: from the cache, else from one of
+    `copies` written for the same cache key (a resumed run's own model/, carried to a machine with an empty
+    cache), else trained now (one process at a time per cache entry: another that wants the same model waits
+    and then loads it)."""
     epochs = config.epochs if config.epochs is not None else default_epochs(dataset_name)
-    directory = Path(cache_root) / cache_key(transitions.fingerprint, kind, model_config, config, epochs, seed)
+    key = cache_key(transitions.fingerprint, kind, model_config, config, epochs, seed)
+    directory = Path(cache_root) / key
     with exclusive(directory.with_name(directory.name + ".lock")):
+        if not (directory / MODEL_FILE).is_file():
+            copy = next((Path(c) for c in copies if _cached_for(Path(c)) == key), None)
+            if copy is not None:
+                _copy_model(copy, directory)
         if (directory / MODEL_FILE).is_file():
             return load_model(directory)
         result = pretrain_action_model(
@@ -263,6 +290,6 @@ def pretrained_model(
             seed,
             show_progress=show_progress,
         )
-        save_model(result, directory)
+        save_model(result, directory, key)
     result.cache_dir = directory
     return result
