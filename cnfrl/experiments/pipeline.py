@@ -33,7 +33,7 @@ from cnfrl.experiments.registry import algorithm, load_config
 from cnfrl.experiments.run_report import write_run_report
 from cnfrl.experiments.runs import RESUMABLE_SETTINGS
 from cnfrl.export.policy_files import load_exported
-from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, load_model, pretrained_model
+from cnfrl.models.pretrain import MODEL_FILE, PretrainResult, copy_model, load_model, pretrained_model
 from cnfrl.training.checkpoints import CHECKPOINT, check_extends, checkpoint_updates, load_checkpoint
 from cnfrl.training.loop import SeedRun, fit_seeds
 from cnfrl.utils.files import owned, write_atomically
@@ -103,7 +103,7 @@ def pretrain_stage(config: RunConfig, data: RunData, run_dir: Path | None, show_
         copies,
     )
     if run_dir is not None and result.cache_dir is not None:
-        shutil.copytree(result.cache_dir, Path(run_dir) / "model", dirs_exist_ok=True)
+        copy_model(result.cache_dir, Path(run_dir) / "model")
     return result
 
 

@@ -248,8 +248,9 @@ def _cached_for(directory: Path) -> str | None:
         return None
 
 
-def _copy_model(source: Path, directory: Path) -> None:
-    """Copy a saved model's files with MODEL_FILE last, so an interrupted copy never reads as a model."""
+def copy_model(source: Path, directory: Path) -> None:
+    """Copy a saved model's files with MODEL_FILE last, so an interrupted copy never reads as a model (a run
+    directory's copy may later refill a cache)."""
     directory.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir(), key=lambda p: p.name == MODEL_FILE):
         if path.is_file():
@@ -276,9 +277,9 @@ def pretrained_model(
     directory = Path(cache_root) / key
     with exclusive(directory.with_name(directory.name + ".lock")):
         if not (directory / MODEL_FILE).is_file():
-            copy = next((Path(c) for c in copies if _cached_for(Path(c)) == key), None)
+            copy = next((c for c in map(Path, copies) if _cached_for(c) == key), None)
             if copy is not None:
-                _copy_model(copy, directory)
+                copy_model(copy, directory)
         if (directory / MODEL_FILE).is_file():
             return load_model(directory)
         result = pretrain_action_model(

@@ -256,9 +256,9 @@ def _chunk(
 
 def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Evaluator, bar: Any) -> None:
     """Log a chunk's metrics; evaluate and checkpoint when it ends an evaluation period, and checkpoint when the
-    last checkpoint is CHECKPOINT_SECONDS old. The metrics line is
-    written before the checkpoint: a process killed between the two resumes from the previous checkpoint and
-    drops the line again, where the other order would lose the line for good."""
+    last checkpoint is CHECKPOINT_SECONDS old. The metrics line is written before the checkpoint: a process
+    killed between the two resumes from the previous checkpoint and drops the line again, where the other order
+    would lose the line for good."""
     done = member.done
     record = {"step": done, **{k: float(v) for k, v in metrics.items()}}
     _stop_if_diverged(member.run_dir, member.agent, record, member.saved_step, member.q_limit)
@@ -272,12 +272,11 @@ def _record(member: _Member, metrics: dict, loop: LoopConfig, evaluate: Evaluato
             member.writer.add_scalar(key, value, done)
     if evaluating:
         member.history.append(record)
+        evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
+        bar.console.log(f"update {done} (seed {member.seed}): {evaluated}")
     if evaluating or time.monotonic() - member.saved_at >= CHECKPOINT_SECONDS:
         save_checkpoint(member.checkpoint, member.agent, done, member.history)
         member.saved_step, member.saved_at = done, time.monotonic()
-    if evaluating:
-        evaluated = ", ".join(f"{k[5:]} {v:.1f}" for k, v in record.items() if k.startswith("eval_"))
-        bar.console.log(f"update {done} (seed {member.seed}): {evaluated}")
 
 
 def _description(members: list[_Member]) -> str:
