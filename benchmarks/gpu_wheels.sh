@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-packages=(gymnasium Farama-Notifications mujoco mujoco-core glfw PyOpenGL tensorboardX minari arch cloudpickle
+packages=(gymnasium Farama-Notifications mujoco mujoco-core glfw PyOpenGL tensorboardX minari cloudpickle
   gymnasium-robotics pettingzoo typer shellingham rich pydantic pydantic_core annotated-types typing-inspection)
 platforms=()
 for tag in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64; do
@@ -19,6 +19,4 @@ for name in "${packages[@]}"; do
   python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     "${platforms[@]}" -d .whl "$pin"
 done
-# rliable publishes no wheel of the pinned version: build its pure-Python wheel here
-python3 -m pip wheel --quiet --no-deps -w .whl "$(grep -i '^rliable==' constraints.txt)"
 du -sh .whl

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnfrl.experiments.report import interval_estimates, load_scores, read_provenance, score_matrices, write_grid_report
+from cnfrl.experiments.intervals import interval_estimates
+from cnfrl.experiments.report import load_scores, read_provenance, score_matrices, write_grid_report
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+
+# One JAX compilation cache for the session and the commands its tests start: many tests and subprocesses compile
+# the same programs, and a cache hit skips the compile. The folder is new each session and removed after it, so no
+# program compiled on another machine is loaded. A folder the caller set in JAX_COMPILATION_CACHE_DIR is used as it is.
+SESSION_JAX_CACHE = None if "JAX_COMPILATION_CACHE_DIR" in os.environ else tempfile.mkdtemp(prefix="cnfrl-jax-")
+if SESSION_JAX_CACHE:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = SESSION_JAX_CACHE
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the session's compilation cache (not one the caller chose)."""
+    if SESSION_JAX_CACHE:
+        shutil.rmtree(SESSION_JAX_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

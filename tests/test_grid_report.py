@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from cnfrl.errors import CnfrlError
-from cnfrl.experiments.report import interval_estimates, read_provenance, write_grid_report
+from cnfrl.experiments.intervals import interval_estimates
+from cnfrl.experiments.report import read_provenance, write_grid_report
 
 CNF = {"hopper-medium": [10.0, 20.0, 30.0, 40.0], "walker2d-medium": [50.0, 60.0, 70.0, 80.0]}
 BC = {"hopper-medium": [25.0] * 4, "walker2d-medium": [45.0] * 4}
@@ -145,8 +146,22 @@ def test_a_run_without_eval_json_is_named(tmp_path):
         write_grid_report([tmp_path / "unfinished"], tmp_path / "out")
 
 
-def test_intervals_repeat_exactly_and_leave_numpy_global_generator_alone():
-    scores = {"cnf": np.arange(15.0).reshape(3, 5) ** 1.5, "bc": np.arange(15.0)[::-1].reshape(3, 5)}
+def test_intervals_are_rliables_repeat_exactly_and_leave_numpy_global_generator_alone():
+    """The vectorised bootstrap draws rliable's resamples: its intervals equal rliable's, computed with rliable's own
+    aggregates and numpy's global generator seeded the same (how rliable draws), for matrices of several shapes."""
+    from rliable import library, metrics
+
+    rng = np.random.default_rng(3)
+    scores = {"cnf": rng.normal(50, 10, (3, 9)), "bc": rng.normal(40, 20, (5, 4)), "plas": rng.uniform(0, 100, (2, 7))}
+    rliable_aggregates = lambda x: np.array([metrics.aggregate_mean(x), metrics.aggregate_median(x), metrics.aggregate_iqm(x)])
+    np.random.seed(11)
+    points, intervals = library.get_interval_estimates(scores, rliable_aggregates, reps=2000)
+    ours = interval_estimates(scores, seed=11, reps=2000)
+    for algo in scores:
+        for i, name in enumerate(("mean", "median", "IQM")):
+            expected = (points[algo][i], intervals[algo][0][i], intervals[algo][1][i])
+            np.testing.assert_allclose(ours[algo][name], expected, rtol=0, atol=1e-9)
+
     np.random.seed(7)
     expected_next = np.random.random_sample()
     np.random.seed(7)

@@ -33,7 +33,10 @@ def command(*args: str) -> list[str]:
 
 
 def environment(root: Path) -> dict[str, str]:
-    return {**os.environ, "MINARI_DATASETS_PATH": str(root / "minari"), "CNFRL_CACHE": str(root / "cache")}
+    """The commands' environment, without the session's compilation cache: the kill moments are drawn from an
+    uninterrupted run's times, which a cache filled by that run would make too long for the runs that follow."""
+    inherited = {name: value for name, value in os.environ.items() if name != "JAX_COMPILATION_CACHE_DIR"}
+    return {**inherited, "MINARI_DATASETS_PATH": str(root / "minari"), "CNFRL_CACHE": str(root / "cache")}
 
 
 def finish(args: list[str], env: dict[str, str]) -> float:

@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 
 from cnfrl.errors import CnfrlError
+from cnfrl.experiments.intervals import BOOTSTRAP_REPS, CONFIDENCE, interval_estimates
 from cnfrl.experiments.run_report import metric_unit, plt, summary_metric
 from cnfrl.training.checkpoints import CHECKPOINT
 from cnfrl.training.loop import read_metrics
 
 LAST_EVALUATIONS = 4
-BOOTSTRAP_REPS = 50_000
-CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -111,44 +110,6 @@ def load_run(run_dir: Path) -> RunResult:
     model_path = run_dir / "model" / "metrics.jsonl"
     epochs = [json.loads(line) for line in model_path.read_text().splitlines()] if model_path.is_file() else []
     return RunResult(run_dir, summary, curve, epochs)
-
-
-def interval_estimates(scores: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, tuple[float, float, float]]]:
-    """Mean, median and IQM over (seeds x datasets) score matrices, each with its 95% stratified-bootstrap
-    percentile interval (rliable: datasets kept, seeds resampled within each): {algo: {name: (point, low, high)}}."""
-    try:
-        from rliable import library
-    except Exception as error:  # arch, under rliable, fails on import with pandas >= 3
-        raise ImportError(f"rliable could not be imported ({type(error).__name__}: {error})") from error
-
-    def aggregates(matrix: np.ndarray) -> np.ndarray:
-        """rliable's aggregate_mean, aggregate_median and aggregate_iqm in one pass over the arrays: the same
-        values, without scipy's per-call overhead, which made the 50,000 resamples take about 20 s."""
-        task_means = matrix.mean(axis=0)
-        flat = matrix.ravel()
-        cut = int(0.25 * flat.size)
-        middle = np.partition(flat, (cut, flat.size - cut - 1))[cut : flat.size - cut]
-        return np.array([task_means.mean(), np.median(task_means), middle.mean()])
-
-    # rliable's StratifiedBootstrap draws its resamples from numpy's global generator (a random_state handed to
-    # it is never used), so the same runs gave intervals a few hundredths apart: seed the global one, then
-    # restore it.
-    global_state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        points, intervals = library.get_interval_estimates(
-            scores, aggregates, reps=BOOTSTRAP_REPS, confidence_interval_size=CONFIDENCE
-        )
-    finally:
-        np.random.set_state(global_state)
-    names = ("mean", "median", "IQM")
-    return {
-        algo: {
-            name: (float(points[algo][i]), float(intervals[algo][0][i]), float(intervals[algo][1][i]))
-            for i, name in enumerate(names)
-        }
-        for algo in scores
-    }
 
 
 def load_scores(path: Path) -> list[RunResult]:
@@ -383,10 +344,7 @@ def _aggregate_section(
     if not matrices or len(datasets) < 2:  # over one dataset the table above says it all
         return []
     heading = f"## Aggregates over {len(datasets)} dataset{'s' if len(datasets) > 1 else ''}"
-    try:
-        estimates = interval_estimates(matrices)
-    except ImportError as error:  # the scores are still worth a report; say what is missing
-        return [heading, "", f"Not computed: {error}; `pip install rliable`.", ""]
+    estimates = interval_estimates(matrices)
     lines = [
         heading,
         "",
