@@ -21,8 +21,10 @@ run: $(STAMP)
 	$(BIN)/cnfrl run --algo bc --overwrite
 	$(BIN)/cnfrl report $(DEMO_RUNS) --out runs/demo-report
 
+# One pytest worker per core, each taking whole test files (a file's tests share its module fixtures and, for the
+# Ray tests, one Ray at a time); `pytest` alone runs them in one process.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # Formatting, lint and type check (CI runs them before the tests).
 lint: $(STAMP)
