@@ -18,14 +18,25 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cnfrl.experiments.grid import load_grid_file
 from cnfrl.experiments.intervals import interval_estimates
-from cnfrl.experiments.report import load_scores, read_provenance, score_matrices, write_grid_report
+from cnfrl.experiments.report import (
+    data_level,
+    iqm_by_budget,
+    load_run,
+    load_scores,
+    read_provenance,
+    score_matrices,
+    write_grid_report,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs" / "results"
 README = ROOT / "README.md"
 START, END = "<!-- results table: made by `make results`; do not edit -->", "<!-- end of results table -->"
+BUDGET_START, BUDGET_END = "<!-- budget table: made by `make results`; do not edit -->", "<!-- end of budget table -->"
+BUDGET_GRID = ROOT / "benchmarks" / "grids" / "budget_cpu.yaml"
 # The datasets cnf-td3bc's and cnf-steady's settings were chosen on (benchmarks/results/cnf_variant_search_cpu.md).
 CHOSEN_ON = ("hopper-medium", "walker2d-medium", "halfcheetah-medium")
 MAIN_ROWS = ("cnf", "cnf-td3bc", "plas", "lapo", "bc")
@@ -155,6 +166,51 @@ def readme_table() -> str:
     return "\n".join(lines)
 
 
+def readme_budget_table() -> str:
+    """The budget grid so far: each algorithm's IQM at every budget over the datasets on which all algorithms
+    finished so far have finished (those whose row is complete), the groups still missing, and the plot."""
+    campaign = next(campaign for campaign in CAMPAIGNS if campaign.name == "budget")
+    runs = [load_run(path.parent) for path in sorted((campaign.source / campaign.runs).glob("*/eval.json"))]
+    grid = load_grid_file(BUDGET_GRID)
+    cells: dict[tuple[str, str], list] = {}
+    for run in runs:
+        cells.setdefault((run.dataset, run.algo), []).append(run)
+    finished = [algo for algo in grid.algos if any(algo == a for _, a in cells)]
+    by_dataset = {dataset: [algo for algo in finished if (dataset, algo) in cells] for dataset in grid.datasets}
+    complete = [dataset for dataset, algos in by_dataset.items() if algos == finished]
+    datasets = complete or [max(by_dataset, key=lambda dataset: len(by_dataset[dataset]))]
+    algos = [algo for algo in finished if all((dataset, algo) in cells for dataset in datasets)]
+    iqms = iqm_by_budget(cells, datasets, algos, campaign.budgets)
+    lines = [
+        BUDGET_START,
+        "| algorithm | " + " | ".join(f"{budget // 1000}k" for budget in campaign.budgets) + " |",
+        "|---|" + "---:|" * len(campaign.budgets),
+    ]
+    for algo, points in iqms.items():
+        at = {budget: f"{iqm:.1f} [{low:.1f}, {high:.1f}]" for budget, iqm, low, high in points}
+        lines.append(f"| `{algo}` | " + " | ".join(at.get(budget, "-") for budget in campaign.budgets) + " |")
+    groups = len(grid.algos) * len(grid.datasets)
+    missing = {dataset: [algo for algo in grid.algos if (dataset, algo) not in cells] for dataset in grid.datasets}
+    unfinished = "; ".join(
+        f"{dataset} {'all' if len(left) == len(grid.algos) else ', '.join(left)}" for dataset, left in missing.items() if left
+    )
+    seeds = sorted({int(run.summary["seed"]) for run in runs})
+    levels = ", ".join(f"{dataset} {data_level(cells, dataset)}" for dataset in datasets)
+    lines += [
+        "",
+        f"`{BUDGET_GRID.relative_to(ROOT)}`: {len(cells)} of its {groups} groups finished. IQM over "
+        f"{', '.join(datasets)} x seeds {', '.join(map(str, seeds))} of each run's mean of its last 4 evaluations "
+        "within the budget (one 300k-update run per seed, read at each budget), 95% stratified-bootstrap interval; "
+        f"`cpu-quick`, 10 episodes per evaluation; the data's own level: {levels}. Not finished yet: "
+        f"{unfinished or 'none'}. `cnf-td3bc`'s settings were chosen on {', '.join(CHOSEN_ON)} in searches of up to 50k updates "
+        "(before this grid); nothing was chosen on these runs.",
+        "",
+        "![IQM against the budget](docs/results/budget/budgets.png)",
+        BUDGET_END,
+    ]
+    return "\n".join(lines)
+
+
 def _standing(column: dict[str, tuple[float, float, float]]) -> str:
     """Who has the highest IQM, and whether its interval is clear of the runner-up's."""
     first, second = sorted(column, key=lambda algo: -column[algo][0])[:2]
@@ -199,10 +255,11 @@ def write_all(docs: Path, readme: Path) -> list[Path]:
     (docs / "index.md").write_text("\n".join(index) + "\n")
     written.append(docs / "index.md")
     text = readme.read_text()
-    if START in text:
-        before, rest = text.split(START, 1)
-        text = before + table + rest.split(END, 1)[1]
-        readme.write_text(text)
+    for start, end, block in ((START, END, table), (BUDGET_START, BUDGET_END, readme_budget_table())):
+        if start in text:
+            before, rest = text.split(start, 1)
+            text = before + block + rest.split(end, 1)[1]
+    readme.write_text(text)
     written.append(readme)
     return written
 

@@ -16,6 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -286,12 +287,12 @@ def _score_table(
             members = cells.get((dataset, algo), [])
             row.append(mean_std([score for score in map(value, members) if score is not None]))
         if with_data:
-            row.append(_data_level(cells, dataset))
+            row.append(data_level(cells, dataset))
         lines.append(f"| {dataset} | " + " | ".join(row) + " |")
     return lines
 
 
-def _data_level(cells: dict[tuple[str, str], list[RunResult]], dataset: str) -> str:
+def data_level(cells: dict[tuple[str, str], list[RunResult]], dataset: str) -> str:
     """The dataset's mean episode on the report's scale, as its runs recorded it."""
     levels = [
         run.summary.get(f"dataset_{summary_metric(run.summary)}")
@@ -453,6 +454,20 @@ def _write_csv(runs: list[RunResult], path: Path, provenance: dict[str, str]) ->
             )
 
 
+def iqm_by_budget(
+    cells: dict[tuple[str, str], list[RunResult]], datasets: list[str], algos: list[str], budgets: Sequence[int]
+) -> dict[str, list[tuple[int, float, float, float]]]:
+    """Per algorithm, (budget, IQM, interval low, interval high) over datasets x seeds of each run's score within
+    that budget, for the budgets at which it has a score on every dataset: one long run answers each shorter
+    question, with the same bootstrap as the aggregates."""
+    iqms: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
+    for budget in budgets:
+        matrices = score_matrices(cells, datasets, algos, partial(RunResult.last_mean_at, budget=budget))
+        for algo, estimate in (interval_estimates(matrices) if matrices else {}).items():
+            iqms[algo].append((budget, *estimate["IQM"]))
+    return dict(iqms)
+
+
 def _budget_section(
     cells: dict[tuple[str, str], list[RunResult]],
     datasets: list[str],
@@ -472,7 +487,7 @@ def _budget_section(
         "",
     ]
     rows: list[list[Any]] = []
-    iqms: dict[str, list[tuple[int, float, float, float]]] = defaultdict(list)
+    iqms = iqm_by_budget(cells, datasets, algos, budgets)
     for budget in budgets:
         value = lambda run, budget=budget: run.last_mean_at(budget)
         lines += [f"### {budget:,} updates", "", *_score_table(cells, datasets, algos, value), ""]
@@ -482,17 +497,13 @@ def _budget_section(
             for run in members
             if (score := value(run)) is not None
         ]
-        matrices = score_matrices(cells, datasets, algos, value)
-        if not matrices:
-            continue
-        estimates = interval_estimates(matrices)
-        lines += [
-            f"IQM over {len(datasets)} datasets x seeds [{CONFIDENCE:.0%} stratified-bootstrap interval]: "
-            + "; ".join(f"{algo} {e['IQM'][0]:.1f} [{e['IQM'][1]:.1f}, {e['IQM'][2]:.1f}]" for algo, e in estimates.items()),
-            "",
-        ]
-        for algo, estimate in estimates.items():
-            iqms[algo].append((budget, *estimate["IQM"]))
+        at_budget = {algo: point[1:] for algo, points in iqms.items() for point in points if point[0] == budget}
+        if at_budget:
+            lines += [
+                f"IQM over {len(datasets)} datasets x seeds [{CONFIDENCE:.0%} stratified-bootstrap interval]: "
+                + "; ".join(f"{algo} {iqm:.1f} [{low:.1f}, {high:.1f}]" for algo, (iqm, low, high) in at_budget.items()),
+                "",
+            ]
     with open(out_dir / "scores_by_budget.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["dataset", "algo", "seed", "budget", f"mean_last_{LAST_EVALUATIONS}"])
