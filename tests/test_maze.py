@@ -1,5 +1,8 @@
 """maze2d: the waypoint controller reaches its goals; datasets are long, continuous, cut by time-outs."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -7,6 +10,7 @@ from cnfrl import load_dataset
 from cnfrl.collect.maze import goal_success_rate
 from cnfrl.collect.recipes import collect_dataset
 from cnfrl.data.summary import summarize
+from cnfrl.envs.make import make_env
 
 
 @pytest.mark.parametrize("maze", ["umaze", "medium"])
@@ -36,3 +40,16 @@ def test_sparse_maze_rewards_goal_arrivals(tmp_path):
     assert summary["ref_max_score"] > summary["ref_min_score"] and summary["normalized_return_mean"] is None
     assert "re-draws its goal on arrival" in summary["normalized_return_note"]
     assert summarize(data, "d4rl/maze2d-umaze-v1")["normalized_return_mean"] is None
+
+
+def test_a_point_maze_leaves_no_model_file_behind():
+    """Gymnasium-Robotics writes each PointMaze's model to the temporary folder; evaluations make one environment
+    per episode, so a file left per environment would pile up there."""
+    env = make_env("PointMaze_UMaze-v3")
+    try:
+        model_file = Path(env.unwrapped.tmp_xml_file_path)
+        assert model_file.parent == Path(tempfile.gettempdir()) and not model_file.exists()
+        env.reset(seed=0)
+        assert np.isfinite(env.step(env.action_space.sample())[0]["observation"]).all()
+    finally:
+        env.close()

@@ -7,6 +7,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -33,11 +34,17 @@ def is_registered(env_id: str | None) -> bool:
 
 
 def make_env(env_id: str, **kwargs) -> gym.Env:
-    """`gym.make` for any id cnfrl knows (MuJoCo, PointMaze), without the warnings Gymnasium prints."""
+    """`gym.make` for any id cnfrl knows (MuJoCo, PointMaze), without the warnings Gymnasium prints. A PointMaze
+    writes its model to a file in the temporary folder and leaves it there; it is removed once the model is loaded,
+    so evaluations (one environment per episode) leave nothing behind."""
     _register_optional_envs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return gym.make(env_id, **kwargs)
+        env = gym.make(env_id, **kwargs)
+    model_file = getattr(env.unwrapped, "tmp_xml_file_path", None)
+    if model_file:
+        Path(model_file).unlink(missing_ok=True)
+    return env
 
 
 @cache
