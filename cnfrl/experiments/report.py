@@ -488,6 +488,7 @@ def _budget_section(
     ]
     rows: list[list[Any]] = []
     iqms = iqm_by_budget(cells, datasets, algos, budgets)
+    over = f"{len(datasets)} dataset{'s' if len(datasets) > 1 else ''}"
     for budget in budgets:
         value = lambda run, budget=budget: run.last_mean_at(budget)
         lines += [f"### {budget:,} updates", "", *_score_table(cells, datasets, algos, value), ""]
@@ -500,7 +501,7 @@ def _budget_section(
         at_budget = {algo: point[1:] for algo, points in iqms.items() for point in points if point[0] == budget}
         if at_budget:
             lines += [
-                f"IQM over {len(datasets)} datasets x seeds [{CONFIDENCE:.0%} stratified-bootstrap interval]: "
+                f"IQM over {over} x seeds [{CONFIDENCE:.0%} stratified-bootstrap interval]: "
                 + "; ".join(f"{algo} {iqm:.1f} [{low:.1f}, {high:.1f}]" for algo, (iqm, low, high) in at_budget.items()),
                 "",
             ]
@@ -516,7 +517,7 @@ def _budget_section(
             axis.fill_between(steps, low, high, alpha=0.2)
         axis.set_xlabel("updates (budget)")
         axis.set_ylabel(f"IQM of {unit}")
-        axis.set_title(f"IQM over {len(datasets)} datasets with {CONFIDENCE:.0%} intervals")
+        axis.set_title(f"IQM over {over} with {CONFIDENCE:.0%} intervals")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
         figure.tight_layout()
