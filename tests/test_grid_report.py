@@ -11,7 +11,8 @@ import pytest
 
 from cnfrl.errors import CnfrlError
 from cnfrl.experiments.intervals import interval_estimates
-from cnfrl.experiments.report import read_provenance, write_grid_report
+from cnfrl.experiments.registry import ALGORITHMS
+from cnfrl.experiments.report import algo_color, read_provenance, write_grid_report
 
 CNF = {"hopper-medium": [10.0, 20.0, 30.0, 40.0], "walker2d-medium": [50.0, 60.0, 70.0, 80.0]}
 BC = {"hopper-medium": [25.0] * 4, "walker2d-medium": [45.0] * 4}
@@ -198,3 +199,8 @@ def test_a_file_that_is_not_a_scores_csv_is_named(tmp_path):
         write_grid_report([], tmp_path / "out", [tmp_path / "notes.csv"])
     with pytest.raises(CnfrlError, match="missing.csv: cannot read it"):
         write_grid_report([], tmp_path / "out", [tmp_path / "missing.csv"])
+
+
+def test_each_algorithm_keeps_one_colour_of_its_own_in_every_plot():
+    colors = [algo_color(algo) for algo in ALGORITHMS]
+    assert len(set(colors)) == len(colors)

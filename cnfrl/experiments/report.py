@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 
 from cnfrl.errors import CnfrlError
 from cnfrl.experiments.intervals import BOOTSTRAP_REPS, CONFIDENCE, interval_estimates
+from cnfrl.experiments.registry import ALGORITHMS
 from cnfrl.experiments.run_report import metric_unit, plt, summary_metric
 from cnfrl.training.checkpoints import CHECKPOINT
 from cnfrl.training.loop import read_metrics
@@ -362,6 +364,14 @@ def _aggregate_section(
     return [*lines, ""]
 
 
+def algo_color(algo: str) -> tuple[float, ...]:
+    """The colour of `algo` in every plot: fixed by its place in the registry, so a figure keeps its colours when
+    an algorithm joins it (other names get one from their hash)."""
+    colors = [tuple(rgba) for rgba in (*plt.get_cmap("tab10")(np.arange(10)), *plt.get_cmap("Dark2")(np.arange(8)))]
+    names = list(ALGORITHMS)
+    return colors[names.index(algo) if algo in names else zlib.crc32(algo.encode()) % len(colors)]
+
+
 def _curve_plot(dataset: str, by_algo: dict[str, list[RunResult]], unit: str, out_dir: Path) -> str:
     name = "curves-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset) + ".png"
     figure, axis = plt.subplots(figsize=(7, 4))
@@ -371,8 +381,8 @@ def _curve_plot(dataset: str, by_algo: dict[str, list[RunResult]], unit: str, ou
             continue
         values = np.array([[run.curve[step] for step in steps] for run in members])
         mean, std = values.mean(0), values.std(0)
-        axis.plot(steps, mean, marker="o", markersize=3, label=f"{algo} (n={len(members)})")
-        axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        axis.plot(steps, mean, marker="o", markersize=3, label=f"{algo} (n={len(members)})", color=algo_color(algo))
+        axis.fill_between(steps, mean - std, mean + std, alpha=0.2, color=algo_color(algo))
     axis.set_title(dataset)
     axis.set_xlabel("updates")
     axis.set_ylabel(unit)
@@ -513,8 +523,8 @@ def _budget_section(
         figure, axis = plt.subplots(figsize=(7, 4))
         for algo, points in iqms.items():
             steps, point, low, high = (np.array(column) for column in zip(*points, strict=True))
-            axis.plot(steps, point, marker="o", markersize=3, label=algo)
-            axis.fill_between(steps, low, high, alpha=0.2)
+            axis.plot(steps, point, marker="o", markersize=3, label=algo, color=algo_color(algo))
+            axis.fill_between(steps, low, high, alpha=0.2, color=algo_color(algo))
         axis.set_xlabel("updates (budget)")
         axis.set_ylabel(f"IQM of {unit}")
         axis.set_title(f"IQM over {over} with {CONFIDENCE:.0%} intervals")
