@@ -175,7 +175,7 @@ def readme_budget_table() -> str:
     cells: dict[tuple[str, str], list] = {}
     for run in runs:
         cells.setdefault((run.dataset, run.algo), []).append(run)
-    finished = [algo for algo in grid.algos if any(algo == a for _, a in cells)]
+    finished = [algo for algo in grid.algos if algo in {name for _, name in cells}]
     by_dataset = {dataset: [algo for algo in finished if (dataset, algo) in cells] for dataset in grid.datasets}
     complete = [dataset for dataset, algos in by_dataset.items() if algos == finished]
     datasets = complete or [max(by_dataset, key=lambda dataset: len(by_dataset[dataset]))]
