@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnfrl.experiments.grid import load_grid_file
-from cnfrl.experiments.intervals import interval_estimates
+from cnfrl.experiments.intervals import CONFIDENCE, interval_estimates
 from cnfrl.experiments.report import (
+    LAST_EVALUATIONS,
     data_level,
+    group_cells,
     iqm_by_budget,
     load_run,
     load_scores,
     read_provenance,
     score_matrices,
+    settings_caption,
     write_grid_report,
 )
 
@@ -133,9 +136,7 @@ def readme_table() -> str:
     """The paper grid's main rows: IQM with 95% intervals over all nine datasets and over the six not used to
     choose any setting, with who leads each."""
     runs = [run for run in load_scores(RESULTS / "paper_cpu" / "scores.csv") if run.algo in MAIN_ROWS]
-    cells: dict[tuple[str, str], list] = {}
-    for run in runs:
-        cells.setdefault((run.dataset, run.algo), []).append(run)
+    cells = group_cells(runs)
     datasets = sorted({run.dataset for run in runs})
     held_out = [dataset for dataset in datasets if dataset not in CHOSEN_ON]
     columns = []
@@ -172,9 +173,7 @@ def readme_budget_table() -> str:
     campaign = next(campaign for campaign in CAMPAIGNS if campaign.name == "budget")
     runs = [load_run(path.parent) for path in sorted((campaign.source / campaign.runs).glob("*/eval.json"))]
     grid = load_grid_file(BUDGET_GRID)
-    cells: dict[tuple[str, str], list] = {}
-    for run in runs:
-        cells.setdefault((run.dataset, run.algo), []).append(run)
+    cells = group_cells(runs)
     finished = [algo for algo in grid.algos if algo in {name for _, name in cells}]
     by_dataset = {dataset: [algo for algo in finished if (dataset, algo) in cells] for dataset in grid.datasets}
     complete = [dataset for dataset, algos in by_dataset.items() if algos == finished]
@@ -194,14 +193,13 @@ def readme_budget_table() -> str:
     unfinished = "; ".join(
         f"{dataset} {'all' if len(left) == len(grid.algos) else ', '.join(left)}" for dataset, left in missing.items() if left
     )
-    seeds = sorted({int(run.summary["seed"]) for run in runs})
     levels = ", ".join(f"{dataset} {data_level(cells, dataset)}" for dataset in datasets)
     lines += [
         "",
         f"`{BUDGET_GRID.relative_to(ROOT)}`: {len(cells)} of its {groups} groups finished. IQM over "
-        f"{', '.join(datasets)} x seeds {', '.join(map(str, seeds))} of each run's mean of its last 4 evaluations "
-        "within the budget (one 300k-update run per seed, read at each budget), 95% stratified-bootstrap interval; "
-        f"`cpu-quick`, 10 episodes per evaluation; the data's own level: {levels}. Not finished yet: "
+        f"{', '.join(datasets)} x seeds of each run's mean of its last {LAST_EVALUATIONS} evaluations within the "
+        f"budget (one run per seed, read at each budget), {CONFIDENCE:.0%} stratified-bootstrap interval. "
+        f"{settings_caption(runs)} The data's own level: {levels}. Not finished yet: "
         f"{unfinished or 'none'}. `cnf-td3bc`'s settings were chosen on {', '.join(CHOSEN_ON)} in searches of up to 50k updates "
         "(before this grid); nothing was chosen on these runs.",
         "",

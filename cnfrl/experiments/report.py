@@ -31,6 +31,8 @@ from cnfrl.training.checkpoints import CHECKPOINT
 from cnfrl.training.loop import read_metrics
 
 LAST_EVALUATIONS = 4
+# 18 distinct colours, one per registered algorithm (algo_color).
+PALETTE = [tuple(rgba) for rgba in (*plt.get_cmap("tab10")(np.arange(10)), *plt.get_cmap("Dark2")(np.arange(8)))]
 
 
 @dataclass(frozen=True)
@@ -181,14 +183,12 @@ def write_grid_report(
             "some runs report normalised scores and some only returns; report runs on datasets with reference scores together"
         )
     unit = metric_unit(metrics.pop())
-    cells: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
-    for run in runs:
-        cells[(run.dataset, run.algo)].append(run)
+    cells = group_cells(runs)
     datasets = sorted({run.dataset for run in runs})
     algos = list(dict.fromkeys(run.algo for run in runs))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    caption = _caption(runs)
+    caption = settings_caption(runs)
     lines = [
         "# cnfrl results",
         "",
@@ -243,7 +243,17 @@ def _spread_section(
     ]
 
 
-def _caption(runs: list[RunResult]) -> str:
+def group_cells(runs: Sequence[RunResult]) -> dict[tuple[str, str], list[RunResult]]:
+    """The runs by (dataset, algorithm): the cells every table, aggregate and plot is made of."""
+    cells: dict[tuple[str, str], list[RunResult]] = defaultdict(list)
+    for run in runs:
+        cells[(run.dataset, run.algo)].append(run)
+    return dict(cells)
+
+
+def settings_caption(runs: list[RunResult]) -> str:
+    """The settings the runs share, as one line under a table: hardware, preset, updates, seeds, episodes."""
+
     def values(key: Callable[[RunResult], Any]) -> str:
         return ", ".join(str(value) for value in dict.fromkeys(key(run) for run in runs))
 
@@ -367,9 +377,8 @@ def _aggregate_section(
 def algo_color(algo: str) -> tuple[float, ...]:
     """The colour of `algo` in every plot: fixed by its place in the registry, so a figure keeps its colours when
     an algorithm joins it (other names get one from their hash)."""
-    colors = [tuple(rgba) for rgba in (*plt.get_cmap("tab10")(np.arange(10)), *plt.get_cmap("Dark2")(np.arange(8)))]
     names = list(ALGORITHMS)
-    return colors[names.index(algo) if algo in names else zlib.crc32(algo.encode()) % len(colors)]
+    return PALETTE[names.index(algo) if algo in names else zlib.crc32(algo.encode()) % len(PALETTE)]
 
 
 def _curve_plot(dataset: str, by_algo: dict[str, list[RunResult]], unit: str, out_dir: Path) -> str:
@@ -381,8 +390,9 @@ def _curve_plot(dataset: str, by_algo: dict[str, list[RunResult]], unit: str, ou
             continue
         values = np.array([[run.curve[step] for step in steps] for run in members])
         mean, std = values.mean(0), values.std(0)
-        axis.plot(steps, mean, marker="o", markersize=3, label=f"{algo} (n={len(members)})", color=algo_color(algo))
-        axis.fill_between(steps, mean - std, mean + std, alpha=0.2, color=algo_color(algo))
+        color = algo_color(algo)
+        axis.plot(steps, mean, marker="o", markersize=3, label=f"{algo} (n={len(members)})", color=color)
+        axis.fill_between(steps, mean - std, mean + std, alpha=0.2, color=color)
     axis.set_title(dataset)
     axis.set_xlabel("updates")
     axis.set_ylabel(unit)
@@ -500,7 +510,7 @@ def _budget_section(
     iqms = iqm_by_budget(cells, datasets, algos, budgets)
     over = f"{len(datasets)} dataset{'s' if len(datasets) > 1 else ''}"
     for budget in budgets:
-        value = lambda run, budget=budget: run.last_mean_at(budget)
+        value = partial(RunResult.last_mean_at, budget=budget)
         lines += [f"### {budget:,} updates", "", *_score_table(cells, datasets, algos, value), ""]
         rows += [
             [run.dataset, run.algo, run.summary["seed"], budget, f"{score:.4f}"]
@@ -523,8 +533,9 @@ def _budget_section(
         figure, axis = plt.subplots(figsize=(7, 4))
         for algo, points in iqms.items():
             steps, point, low, high = (np.array(column) for column in zip(*points, strict=True))
-            axis.plot(steps, point, marker="o", markersize=3, label=algo, color=algo_color(algo))
-            axis.fill_between(steps, low, high, alpha=0.2, color=algo_color(algo))
+            color = algo_color(algo)
+            axis.plot(steps, point, marker="o", markersize=3, label=algo, color=color)
+            axis.fill_between(steps, low, high, alpha=0.2, color=color)
         axis.set_xlabel("updates (budget)")
         axis.set_ylabel(f"IQM of {unit}")
         axis.set_title(f"IQM over {over} with {CONFIDENCE:.0%} intervals")
